@@ -1,0 +1,1 @@
+"""releasebot: ITIL 4 release management in Slack."""

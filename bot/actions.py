@@ -1,0 +1,15 @@
+"""Identifiers shared by the messages the bot renders and the handlers that listen to them.
+
+Kept in one Slack-free place so a button and its listener cannot drift apart.
+"""
+
+PLAN_VIEW = "release_plan"
+
+# Planning modal block ids; they double as the field names the service reports errors on.
+FIELD_TITLE = "title"
+FIELD_MODEL = "model"
+FIELD_START = "start"
+FIELD_END = "end"
+FIELD_COMPONENTS = "components"
+FIELD_CHANGE = "change_ref"
+FIELD_DESCRIPTION = "description"

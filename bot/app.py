@@ -1,0 +1,103 @@
+"""Assembles the bot: settings → database → catalog → services → Bolt app, web app, scheduler.
+
+The only module that imports `handlers`. Nothing here is global: `build` returns a
+`Releasebot` that owns its engine, scheduler and Slack client, so tests can run several.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import handlers.commands
+import handlers.events
+import handlers.planning
+from bot.catalog import Catalog
+from bot.clock import Clock, utcnow
+from bot.config import Settings
+from bot.context import Services
+from bot.dispatcher import Dispatcher
+from bot.scheduler import Heartbeat
+from bot.service import ReleaseService
+from bot.slack_gateway import SlackGateway, web_client
+from storage import db, migrate
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger("releasebot")
+
+EVENTS_PATH = "/slack/events"
+
+
+@dataclass
+class Releasebot:
+    settings: Settings
+    engine: AsyncEngine
+    catalog: Catalog
+    services: Services
+    bolt: AsyncApp
+    client: AsyncWebClient
+    dispatcher: Dispatcher
+    heartbeat: Heartbeat
+
+    async def start(self) -> None:
+        await migrate.upgrade(self.engine)
+        self.heartbeat.start()
+        log.info("releasebot started: %d release models from %s", len(self.catalog), self.catalog.folder)
+
+    async def stop(self) -> None:
+        self.heartbeat.shutdown()
+        await self.engine.dispose()
+
+    def web_app(self) -> web.Application:
+        """`POST /slack/events` for every Slack request, `GET /healthz` for probes."""
+        app = web.Application()
+        app.router.add_post(EVENTS_PATH, self._slack_request)
+        app.router.add_get("/healthz", self._healthz)
+
+        async def on_startup(_: web.Application) -> None:
+            await self.start()
+
+        async def on_cleanup(_: web.Application) -> None:
+            await self.stop()
+
+        app.on_startup.append(on_startup)
+        app.on_cleanup.append(on_cleanup)
+        return app
+
+    async def _slack_request(self, request: web.Request) -> web.Response:
+        # slack-bolt answers a non-numeric timestamp with 500; it is a bad request, not our fault.
+        if not request.headers.get("X-Slack-Request-Timestamp", "").strip().isdigit():
+            return web.json_response({"error": "invalid request"}, status=401)
+        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        if await db.ping(self.engine):
+            return web.json_response({"ok": True})
+        return web.json_response({"ok": False, "error": "database unreachable"}, status=503)
+
+
+def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releasebot:
+    settings.require_serving()
+    engine = db.create_engine(settings.database_url)
+    uow = UnitOfWorkFactory(db.sessionmaker(engine))
+    services = Services(releases=ReleaseService(uow, catalog, clock), catalog=catalog, clock=clock)
+    client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    dispatcher = Dispatcher(uow, SlackGateway(client), clock)
+    heartbeat = Heartbeat(dispatcher)
+    uow.on_commit = heartbeat.wake
+    bolt = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret or None,
+        process_before_response=False,
+        logger=logging.getLogger("releasebot.bolt"),
+    )
+    for module in (handlers.commands, handlers.planning, handlers.events):
+        module.register(bolt, services)
+    return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

@@ -1,0 +1,237 @@
+"""Release models: YAML files validated on load, looked up by key (DESIGN.md §5).
+
+A release model is what a team agrees a type of release needs, so a broken file must be
+caught before it is used: `releasebot models check` and `serve` both load the whole folder
+and report every problem with its file and field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from bot.lifecycle import PLAN_EVENTS, ApprovalRules, Stage
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`30m`, `4h`, `3d`: a number and a unit, as model files write durations."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: write a number and a unit s, m, h or d (e.g. 4h)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+UserOrGroup = Annotated[str, Field(pattern=r"^[UWS][A-Z0-9]{2,}$")]
+ChannelId = Annotated[str, Field(pattern=r"^[CGD][A-Z0-9]{2,}$")]
+TemplateName = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")]
+
+
+class Approach(StrEnum):
+    PUSH = "push"
+    PULL = "pull"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApprovalPolicy(_Strict):
+    channel: ChannelId
+    approvers: list[UserOrGroup] = Field(min_length=1)
+    quorum: int = Field(default=1, ge=1)
+    self_approval: bool = False
+    remind_every: Duration | None = None
+
+    @property
+    def rules(self) -> ApprovalRules:
+        return ApprovalRules(quorum=self.quorum, self_approval=self.self_approval)
+
+
+class VerificationCriteria(_Strict):
+    components: list[Annotated[str, Field(min_length=1)]] = []
+    procedures: list[Annotated[str, Field(min_length=1)]] = []
+    release: list[Annotated[str, Field(min_length=1)]] = []
+
+    def for_stage(self, stage: Stage) -> list[str]:
+        return list(getattr(self, stage.value))
+
+
+class PlanEntry(_Strict):
+    """One communication: sent on a lifecycle event, or at an offset from the window."""
+
+    on: str | None = None
+    before_start: Duration | None = None
+    after_release: Duration | None = None
+    template: TemplateName
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> PlanEntry:
+        given = [n for n in ("on", "before_start", "after_release") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of on, before_start or after_release")
+        if self.on is not None and self.on not in PLAN_EVENTS:
+            raise ValueError(f"on: {self.on!r} is not a lifecycle event; use one of {', '.join(sorted(PLAN_EVENTS))}")
+        return self
+
+
+class Communications(_Strict):
+    channel: ChannelId
+    plan: list[PlanEntry] = []
+
+
+class Reminder(_Strict):
+    before_start: Duration
+    to: Literal["owner", "approvers"] = "owner"
+    template: TemplateName
+
+
+class SurveyQuestion(_Strict):
+    key: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")]
+    kind: Literal["rating", "text"]
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Survey(_Strict):
+    after_release: Duration
+    recipients: list[UserOrGroup] = Field(min_length=1)
+    closes_after: Duration = timedelta(days=3)
+    anonymous: bool = False
+    questions: list[SurveyQuestion] = Field(min_length=1)
+
+
+class ReleaseModel(_Strict):
+    key: Annotated[str, Field(pattern=r"^[a-z0-9-]+$", max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=150)]
+    description: str = ""
+    approach: Approach = Approach.PUSH
+    approval: ApprovalPolicy
+    verification: VerificationCriteria = VerificationCriteria()
+    communications: Communications | None = None
+    reminders: list[Reminder] = []
+    survey: Survey | None = None
+
+    def criteria(self, stage: Stage) -> list[str]:
+        return self.verification.for_stage(stage)
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.1 reads `on:` as `True:`; model files mean the word, so only true/false are booleans."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}" if self.field else f"{self.file}: {self.message}"
+
+
+class CatalogError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class Catalog:
+    """The release models of one folder, by key."""
+
+    def __init__(self, models: dict[str, ReleaseModel], folder: Path):
+        self._models = models
+        self.folder = folder
+
+    @classmethod
+    def load(cls, folder: Path) -> Catalog:
+        """Load and validate every `*.yaml` in `folder`; raise with all problems at once."""
+        problems: list[Problem] = []
+        models: dict[str, ReleaseModel] = {}
+        if not folder.is_dir():
+            raise CatalogError([Problem(str(folder), "", "is not a folder of release model files")])
+        files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+        if not files:
+            problems.append(Problem(str(folder), "", "has no release model files (*.yaml)"))
+        seen: dict[str, str] = {}
+        for path in files:
+            model = _load_file(path, problems)
+            if model is None:
+                continue
+            if model.key in seen:
+                problems.append(Problem(path.name, "key", f"{model.key!r} is also the key of {seen[model.key]}"))
+                continue
+            seen[model.key] = path.name
+            models[model.key] = model
+        if problems:
+            raise CatalogError(problems)
+        return cls(models, folder)
+
+    def get(self, key: str) -> ReleaseModel | None:
+        return self._models.get(key)
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self._models.values(), key=lambda m: m.key))
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self._models)
+
+
+def _load_file(path: Path, problems: list[Problem]) -> ReleaseModel | None:
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # noqa: S506 - safe loader subclass
+    except OSError as exc:
+        problems.append(Problem(path.name, "", f"cannot be read: {exc.strerror}"))
+        return None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        hint = " (put text containing ':', '?' or '#' in quotes)" if "flow" in str(exc.context) else ""
+        problems.append(Problem(path.name, where, f"is not valid YAML: {exc.problem}{hint}"))
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(Problem(path.name, "", f"is not valid YAML: {exc}"))
+        return None
+    if not isinstance(raw, dict):
+        problems.append(Problem(path.name, "", "must be a mapping of fields (key, name, approval, …)"))
+        return None
+    try:
+        return ReleaseModel.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(Problem(path.name, where, message))
+        return None

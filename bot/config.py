@@ -1,0 +1,69 @@
+"""Settings from the environment (and a `.env` file), as DESIGN.md §5 lists them.
+
+The names are the outside contract: operators set them in their deployment, so they are
+spelled exactly as documented and never prefixed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODELS = Path(__file__).parent / "release_models"
+
+WHERE_TO_GET = {
+    "SLACK_BOT_TOKEN": "copy the Bot User OAuth Token (xoxb-…) from your Slack app's "
+    "OAuth & Permissions page",
+    "SLACK_SIGNING_SECRET": "copy the Signing Secret from your Slack app's Basic Information page",
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line a person can act on."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    slack_bot_token: str = Field(default="", alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str = Field(default="", alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str = Field(default="", alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    database_url: str = Field(default="sqlite+aiosqlite:///./releasebot.db", alias="DATABASE_URL")
+    releasebot_models: Path = Field(default=BUNDLED_MODELS, alias="RELEASEBOT_MODELS")
+    port: int = Field(default=3000, alias="PORT", ge=1, le=65535)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    def require_serving(self) -> None:
+        """Refuse to serve without the secrets Slack needs; Bolt would start and answer 500."""
+        if not self.slack_bot_token:
+            raise SettingsError(_missing("SLACK_BOT_TOKEN"))
+        if not self.slack_bot_token.startswith("xox"):
+            raise SettingsError("SLACK_BOT_TOKEN does not look like a bot token (xoxb-…): "
+                                + WHERE_TO_GET["SLACK_BOT_TOKEN"])
+        if self.socket_mode:
+            if not self.slack_app_token.startswith("xapp-"):
+                raise SettingsError("SLACK_APP_TOKEN must be an app-level token (xapp-…): create one "
+                                    "under Basic Information → App-Level Tokens with connections:write")
+        elif not self.slack_signing_secret:
+            raise SettingsError(_missing("SLACK_SIGNING_SECRET"))
+
+
+def _missing(name: str) -> str:
+    return f"{name} is not set: {WHERE_TO_GET[name]}, and set it in the environment or in .env"
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

@@ -1,0 +1,297 @@
+"""States and transitions of a release instance (DESIGN.md §2). Pure.
+
+Each transition takes a snapshot of the release, the actor and `now`, and returns a
+decision: `Moved` (new state and the event to record), `Stayed` (a fact to record, no
+state change) or `Refused` (a sentence the person can act on). Nothing here reads a
+clock, a database or Slack, so every rule is testable with plain values, and nothing else
+in the code base decides a state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    READY = "ready"
+    EXECUTING = "executing"
+    RELEASED = "released"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+    @property
+    def is_final(self) -> bool:
+        return self in (State.REJECTED, State.CANCELLED, State.CLOSED)
+
+
+#: States before execution starts, in which a release may still be cancelled.
+BEFORE_EXECUTION = frozenset({State.PLANNED, State.AWAITING_APPROVAL, State.APPROVED, State.READY})
+#: Outcomes of execution, which a release review closes.
+OUTCOMES = frozenset({State.RELEASED, State.FAILED, State.ROLLED_BACK})
+ROLLBACK_FROM = frozenset({State.EXECUTING, State.FAILED, State.RELEASED})
+
+
+class EventKind(StrEnum):
+    """What the release record can say happened. Lifecycle event names of the model's
+    communication plan (`submitted`, `approved`, …) are members too."""
+
+    PLANNED = "planned"
+    SUBMITTED = "submitted"
+    APPROVAL_RECORDED = "approval_recorded"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    VERIFICATION_RECORDED = "verification_recorded"
+    READY = "ready"
+    NOT_READY = "not_ready"
+    STARTED = "started"
+    RELEASED = "released"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+    MESSAGE_FAILED = "message_failed"
+
+
+#: The events a communication plan may name with `on:` (DESIGN.md §5).
+PLAN_EVENTS = frozenset({
+    EventKind.SUBMITTED, EventKind.APPROVED, EventKind.REJECTED, EventKind.STARTED,
+    EventKind.RELEASED, EventKind.FAILED, EventKind.ROLLED_BACK, EventKind.CANCELLED,
+    EventKind.CLOSED,
+})
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    APPROVER = "approver"
+
+
+class Stage(StrEnum):
+    """Verification stages: before execution (components, procedures) and after (release)."""
+
+    COMPONENTS = "components"
+    PROCEDURES = "procedures"
+    RELEASE = "release"
+
+
+PRE_EXECUTION_STAGES = (Stage.COMPONENTS, Stage.PROCEDURES)
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: str
+    roles: frozenset[Role] = frozenset()
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class Release:
+    """The snapshot of a release instance that the rules look at."""
+
+    id: int
+    model_key: str
+    title: str
+    state: State
+    owner: str
+    planned_start: datetime
+    planned_end: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"REL-{self.id}"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    actor: str | None
+    at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Moved:
+    to: State
+    event: Event
+
+
+@dataclass(frozen=True)
+class Stayed:
+    event: Event
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+
+
+Decision = Moved | Stayed | Refused
+
+
+@dataclass(frozen=True)
+class ApprovalRules:
+    quorum: int = 1
+    self_approval: bool = False
+
+
+def _wrong_state(release: Release, expected: str) -> Refused:
+    return Refused(f"{release.ref} is {release.state.label}, not {expected}.")
+
+
+def submit(release: Release, actor: Actor, now: datetime) -> Decision:
+    if release.state is not State.PLANNED:
+        return _wrong_state(release, "planned, so it cannot be submitted for approval")
+    if not actor.has(Role.OWNER):
+        return Refused(f"Only the release owner, <@{release.owner}>, can submit {release.ref}.")
+    return Moved(State.AWAITING_APPROVAL, Event(EventKind.SUBMITTED, actor.user_id, now))
+
+
+def approve(
+    release: Release, actor: Actor, rules: ApprovalRules, approved_by: frozenset[str], now: datetime
+) -> Decision:
+    """Record one approval; the release is approved when the quorum is reached.
+
+    `approved_by` are those who approved before. The unique constraint on approvals is the
+    real guard against counting a person twice; this gives the readable answer.
+    """
+    refusal = _may_decide(release, actor, rules)
+    if refusal:
+        return refusal
+    if actor.user_id in approved_by:
+        return Refused(f"You have already approved {release.ref}; each approver counts once.")
+    count = len(approved_by | {actor.user_id})
+    data = {"count": count, "quorum": rules.quorum}
+    if count >= rules.quorum:
+        return Moved(State.APPROVED, Event(EventKind.APPROVED, actor.user_id, now, data))
+    return Stayed(Event(EventKind.APPROVAL_RECORDED, actor.user_id, now, data))
+
+
+def reject(release: Release, actor: Actor, rules: ApprovalRules, reason: str, now: datetime) -> Decision:
+    refusal = _may_decide(release, actor, rules)
+    if refusal:
+        return refusal
+    if not reason.strip():
+        return Refused("Say why you reject the release: the reason is recorded and sent to the owner.")
+    return Moved(State.REJECTED, Event(EventKind.REJECTED, actor.user_id, now, {"reason": reason.strip()}))
+
+
+def _may_decide(release: Release, actor: Actor, rules: ApprovalRules) -> Refused | None:
+    if release.state is not State.AWAITING_APPROVAL:
+        if release.state in (State.PLANNED,):
+            return Refused(f"{release.ref} has not been submitted for approval yet.")
+        return Refused(f"{release.ref} has already been decided: it is {release.state.label}.")
+    if not actor.has(Role.APPROVER):
+        return Refused(f"You are not an approver for the *{release.model_key}* release model.")
+    if actor.user_id == release.owner and not rules.self_approval:
+        return Refused(
+            f"You requested {release.ref}, so you cannot approve or reject it yourself: "
+            "the release model asks for separation of duties."
+        )
+    return None
+
+
+def verify(
+    release: Release,
+    actor: Actor,
+    stage: Stage,
+    outcomes: Mapping[str, bool],
+    criteria: Sequence[str],
+    now: datetime,
+    recorded: Mapping[str, Any] | None = None,
+) -> Decision:
+    """Decide what the latest verification outcomes mean for the release.
+
+    `outcomes` holds the latest outcome per criterion of `stage` *including* the one being
+    recorded (`recorded` describes it for the event). Pre-execution stages move an approved
+    release to ready when every pre-execution criterion has passed (and a ready release back
+    to approved if one is re-verified as failed); the release stage decides released or
+    failed.
+    """
+    if not (actor.has(Role.OWNER) or actor.has(Role.APPROVER)):
+        return Refused(f"Only the release owner or the approvers of *{release.model_key}* can verify {release.ref}.")
+    fact = Event(EventKind.VERIFICATION_RECORDED, actor.user_id, now, dict(recorded or {}))
+    if stage is Stage.RELEASE:
+        if release.state is not State.EXECUTING:
+            return _wrong_state(release, "executing, so release verification cannot be recorded")
+        if any(outcomes.get(c) is False for c in criteria):
+            failed = [c for c in criteria if outcomes.get(c) is False]
+            return Moved(State.FAILED, Event(EventKind.FAILED, actor.user_id, now, {"criteria": failed}))
+        if all(outcomes.get(c) is True for c in criteria):
+            return Moved(State.RELEASED, Event(EventKind.RELEASED, actor.user_id, now))
+        return Stayed(fact)
+    if release.state not in (State.APPROVED, State.READY):
+        return _wrong_state(release, "approved, so it cannot be verified before execution")
+    all_passed = all(outcomes.get(c) is True for c in criteria)
+    if release.state is State.APPROVED and all_passed:
+        return Moved(State.READY, Event(EventKind.READY, actor.user_id, now))
+    if release.state is State.READY and not all_passed:
+        return Moved(State.APPROVED, Event(EventKind.NOT_READY, actor.user_id, now, dict(recorded or {})))
+    return Stayed(fact)
+
+
+def start(release: Release, actor: Actor, missing: Sequence[str], now: datetime) -> Decision:
+    """Start execution. `missing` lists the pre-execution criteria not (yet) passed."""
+    if not (actor.has(Role.OWNER) or actor.has(Role.APPROVER)):
+        return Refused(f"Only the release owner or the approvers of *{release.model_key}* can start {release.ref}.")
+    if release.state is State.APPROVED or (release.state is State.READY and missing):
+        listed = ", ".join(missing) if missing else "the pre-execution checks"
+        return Refused(f"{release.ref} is not ready to start: still to pass: {listed}.")
+    if release.state is not State.READY:
+        return _wrong_state(release, "ready, so execution cannot start")
+    return Moved(State.EXECUTING, Event(EventKind.STARTED, actor.user_id, now))
+
+
+def rollback(release: Release, actor: Actor, reason: str, now: datetime) -> Decision:
+    if release.state not in ROLLBACK_FROM:
+        return _wrong_state(release, "executing, released or failed, so there is nothing to roll back")
+    if not (actor.has(Role.OWNER) or actor.has(Role.APPROVER)):
+        return Refused(f"Only the release owner or the approvers of *{release.model_key}* can roll back {release.ref}.")
+    if not reason.strip():
+        return Refused(f"Say why: `/release rollback {release.ref} REASON…`")
+    return Moved(
+        State.ROLLED_BACK,
+        Event(EventKind.ROLLED_BACK, actor.user_id, now, {"reason": reason.strip(), "from": release.state.value}),
+    )
+
+
+def cancel(release: Release, actor: Actor, reason: str, now: datetime) -> Decision:
+    if release.state not in BEFORE_EXECUTION:
+        if release.state is State.EXECUTING or release.state in OUTCOMES:
+            return Refused(
+                f"{release.ref} has started executing, so it cannot be cancelled; "
+                f"use `/release rollback {release.ref} REASON…` instead."
+            )
+        return _wrong_state(release, "open, so there is nothing to cancel")
+    if not actor.has(Role.OWNER):
+        return Refused(f"Only the release owner, <@{release.owner}>, can cancel {release.ref}.")
+    if not reason.strip():
+        return Refused(f"Say why: `/release cancel {release.ref} REASON…`")
+    return Moved(
+        State.CANCELLED,
+        Event(EventKind.CANCELLED, actor.user_id, now, {"reason": reason.strip(), "from": release.state.value}),
+    )
+
+
+def close(release: Release, actor: Actor, review_done: bool, now: datetime) -> Decision:
+    if release.state not in OUTCOMES:
+        return _wrong_state(release, "released, failed or rolled back, so it cannot be closed")
+    if not actor.has(Role.OWNER):
+        return Refused(f"Only the release owner, <@{release.owner}>, can close {release.ref}.")
+    if not review_done:
+        return Refused(f"Review {release.ref} first: `/release review {release.ref}`, then close it.")
+    return Moved(State.CLOSED, Event(EventKind.CLOSED, actor.user_id, now))

@@ -1,0 +1,51 @@
+"""The Slack app manifest a team creates the app from (`releasebot manifest`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCOPES = [
+    "commands",          # /release
+    "chat:write",        # cards, approval requests, announcements, reminders
+    "chat:write.public", # announce in public channels the bot was not invited to
+    "im:write",          # direct messages: reminders and surveys
+    "usergroups:read",   # approvers and survey recipients given as user groups
+    "users:read",        # time zones and names
+]
+
+EVENTS = ["app_home_opened", "member_joined_channel"]
+
+
+def manifest(base_url: str, socket_mode: bool) -> dict[str, Any]:
+    events_url = base_url.rstrip("/") + "/slack/events"
+    command: dict[str, Any] = {
+        "command": "/release",
+        "description": "Plan, approve and follow releases",
+        "usage_hint": "help | models | new [MODEL] [TITLE] | list | show REL-n",
+        "should_escape": False,
+    }
+    settings: dict[str, Any] = {
+        "interactivity": {"is_enabled": True},
+        "event_subscriptions": {"bot_events": EVENTS},
+        "org_deploy_enabled": False,
+        "socket_mode_enabled": socket_mode,
+    }
+    if not socket_mode:
+        command["url"] = events_url
+        settings["interactivity"]["request_url"] = events_url
+        settings["event_subscriptions"]["request_url"] = events_url
+    return {
+        "display_information": {
+            "name": "releasebot",
+            "description": "ITIL 4 release management: plan, approve, verify and review releases.",
+            "background_color": "#2c3e50",
+        },
+        "features": {
+            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": True,
+                         "messages_tab_read_only_enabled": False},
+            "bot_user": {"display_name": "releasebot", "always_online": True},
+            "slash_commands": [command],
+        },
+        "oauth_config": {"scopes": {"bot": SCOPES}},
+        "settings": settings,
+    }

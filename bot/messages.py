@@ -1,0 +1,190 @@
+"""What people read: the release card, the record, lists and help, as text plus Block Kit.
+
+Everything a person typed goes through `escape` here, once, at the edge where it becomes
+mrkdwn. Dates go out as Slack date tokens so each reader sees their own time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot import blocks as bk
+from bot.catalog import Catalog, ReleaseModel
+from bot.lifecycle import EventKind, State
+from bot.records import EventRecord, ReleaseDetails, ReleaseRecord
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    blocks: list[bk.Block]
+
+
+STATE_EMOJI = {
+    State.PLANNED: ":memo:",
+    State.AWAITING_APPROVAL: ":hourglass_flowing_sand:",
+    State.APPROVED: ":white_check_mark:",
+    State.REJECTED: ":no_entry:",
+    State.READY: ":large_green_circle:",
+    State.EXECUTING: ":gear:",
+    State.RELEASED: ":rocket:",
+    State.FAILED: ":x:",
+    State.ROLLED_BACK: ":leftwards_arrow_with_hook:",
+    State.CANCELLED: ":heavy_multiplication_x:",
+    State.CLOSED: ":lock:",
+}
+
+def where(channel: str) -> str:
+    """A conversation as a mention: a channel, or a person for direct messages."""
+    return bk.user(channel) if channel[:1] in ("U", "W") else f"<#{channel}>"
+
+
+def state_badge(state: State) -> str:
+    return f"{STATE_EMOJI[state]} *{state.label.capitalize()}*"
+
+
+def window(release: ReleaseRecord) -> str:
+    return f"{bk.slack_date(release.planned_start)} → {bk.slack_date(release.planned_end)}"
+
+
+def components_text(components: Sequence[str], limit: int = 20) -> str:
+    if not components:
+        return "_none listed_"
+    shown = ", ".join(f"`{bk.escape(c)}`" for c in components[:limit])
+    return shown + (f" and {len(components) - limit} more" if len(components) > limit else "")
+
+
+def release_card(release: ReleaseRecord, model: ReleaseModel | None) -> Rendered:
+    """The one message per release that shows where it stands, updated in place."""
+    model_name = bk.escape(model.name) if model else f"`{release.model_key}` (no longer in the catalog)"
+    fields = [
+        f"*State*\n{state_badge(release.state)}",
+        f"*Release model*\n{model_name}",
+        f"*Planned window*\n{window(release)}",
+        f"*Owner*\n{bk.user(release.owner)}",
+        f"*Components*\n{components_text(release.components)}",
+    ]
+    if release.change_ref:
+        fields.append(f"*Change record*\n{bk.escape(release.change_ref)}")
+    blocks = [bk.header(f"{release.ref} · {release.title}"), bk.fields_section(fields)]
+    if release.description:
+        blocks.append(bk.section(bk.escape(release.description)))
+    blocks.append(bk.context(f"{release.ref} · `/release show {release.ref}` for the full record"))
+    text = f"{release.ref} {bk.escape(release.title)} is {release.state.label}"
+    return Rendered(bk.message_text(text), bk.cap(blocks))
+
+
+HELP = """*releasebot*: release management from release models.
+• `/release models`: the release models you can plan from
+• `/release new [MODEL] [TITLE…]`: plan a release (opens a form)
+• `/release list [STATE|mine]`: releases, newest first
+• `/release show REL-n`: a release record and its history
+• `/release submit REL-n`: ask the approvers for approval
+• `/release verify REL-n`: record verification outcomes
+• `/release start REL-n`: start execution when the release is ready
+• `/release rollback REL-n REASON…` · `/release cancel REL-n REASON…`
+• `/release schedule [DAYS]`: upcoming releases and clashes
+• `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n`
+• `/release metrics [30d] [MODEL]`: the key metrics"""
+
+
+def help_text(problem: str | None = None) -> str:
+    return f"{problem}\n\n{HELP}" if problem else HELP
+
+
+def models_list(catalog: Catalog) -> Rendered:
+    blocks: list[bk.Block] = [bk.header("Release models")]
+    for model in catalog:
+        approvers = ", ".join(_mention(a) for a in model.approval.approvers)
+        lines = [
+            f"*{bk.escape(model.name)}* · `{model.key}` · {model.approach.value}",
+            bk.escape(model.description) if model.description else "",
+            f"Approvers: {approvers} · quorum {model.approval.quorum}",
+            f"Plan one: `/release new {model.key} TITLE…`",
+        ]
+        blocks.append(bk.section("\n".join(line for line in lines if line)))
+    text = "Release models: " + ", ".join(model.key for model in catalog)
+    return Rendered(bk.message_text(text), bk.cap(blocks))
+
+
+def _mention(user_or_group: str) -> str:
+    return f"<!subteam^{user_or_group}>" if user_or_group.startswith("S") else bk.user(user_or_group)
+
+
+def release_list(releases: Sequence[ReleaseRecord], total: int, heading: str) -> Rendered:
+    if not releases:
+        return Rendered(f"{heading}: none.", [bk.section(f"*{bk.escape(heading)}*: none yet. "
+                                                          "Plan one with `/release new`.")])
+    lines = [
+        f"*{r.ref}* {bk.escape(bk.truncate(r.title, 80))} · {r.model_key} · {state_badge(r.state)} · "
+        f"{bk.slack_date(r.planned_start, '{date_short}')} · {bk.user(r.owner)}"
+        for r in releases
+    ]
+    blocks: list[bk.Block] = [bk.section(f"*{bk.escape(heading)}* ({total})")]
+    blocks.extend(bk.section(chunk) for chunk in _chunks(lines))
+    if total > len(releases):
+        blocks.append(bk.context(f"Showing the newest {len(releases)} of {total}."))
+    text = f"{heading}: " + ", ".join(r.ref for r in releases)
+    return Rendered(bk.message_text(text), bk.cap(blocks))
+
+
+def _chunks(lines: Iterable[str], limit: int = bk.SECTION_TEXT) -> list[str]:
+    """Pack lines into section-sized texts, never splitting a line."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = bk.truncate(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def describe_event(event: EventRecord) -> str:
+    who = bk.user(event.actor) if event.actor else "releasebot"
+    data = event.data
+    reason = f": {bk.escape(str(data['reason']))}" if data.get("reason") else ""
+    match event.kind:
+        case EventKind.PLANNED:
+            return f"planned by {who}"
+        case EventKind.SUBMITTED:
+            return f"submitted for approval by {who}"
+        case EventKind.APPROVAL_RECORDED:
+            return f"approved by {who} ({data.get('count')} of {data.get('quorum')})"
+        case EventKind.APPROVED:
+            return f"approved by {who}: quorum reached ({data.get('count')} of {data.get('quorum')})"
+        case EventKind.REJECTED:
+            return f"rejected by {who}{reason}"
+        case EventKind.VERIFICATION_RECORDED:
+            outcome = "passed" if data.get("passed") else "failed"
+            return f"{bk.escape(str(data.get('criterion', 'a criterion')))} {outcome}, recorded by {who}"
+        case EventKind.MESSAGE_FAILED:
+            return f"a message to {where(str(data.get('channel')))} could not be sent: `{data.get('error')}`"
+        case EventKind.CANCELLED | EventKind.ROLLED_BACK:
+            return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
+        case _:
+            return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
+
+
+def release_record(details: ReleaseDetails, model: ReleaseModel | None, max_events: int = 60) -> Rendered:
+    """The release record for `/release show`: the card, then its history."""
+    card = release_card(details.release, model)
+    blocks = [block for block in card.blocks if block["type"] != "actions"][:-1]
+    events = details.events
+    lines = [f"{bk.slack_date(e.at)} · {describe_event(e)}" for e in events[-max_events:]]
+    if len(events) > max_events:
+        lines.insert(0, f"_{len(events) - max_events} earlier events not shown_")
+    blocks.append(bk.section("*History*"))
+    blocks.extend(bk.section(chunk) for chunk in _chunks(lines))
+    failed = [d for d in details.deliveries if d.state == "failed"]
+    if failed:
+        blocks.append(bk.section(
+            "*Messages not delivered*\n" + "\n".join(
+                f"• to {where(d.channel)}: `{bk.escape(d.last_error or 'unknown error')}`" for d in failed[:10])
+        ))
+    return Rendered(bk.message_text(card.text), bk.cap(blocks))

@@ -1,0 +1,102 @@
+"""The release record as the application sees it: plain values read from storage rows.
+
+Handlers and messages work with these, never with ORM rows, so nothing outside the
+service layer can lazily load or accidentally write.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.lifecycle import EventKind, Release, State
+from storage.tables import OutboxRow, ReleaseEventRow, ReleaseRow
+
+_REF = re.compile(r"^(?:rel-?)?(\d{1,12})$", re.IGNORECASE)
+
+
+def parse_ref(text: str) -> int | None:
+    """`REL-7`, `rel-7` or `7` → 7; anything else → None."""
+    match = _REF.match(text.strip())
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    id: int
+    model_key: str
+    title: str
+    description: str
+    state: State
+    owner: str
+    channel_id: str
+    planned_start: datetime
+    planned_end: datetime
+    components: tuple[str, ...]
+    change_ref: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"REL-{self.id}"
+
+    @property
+    def snapshot(self) -> Release:
+        return Release(self.id, self.model_key, self.title, self.state, self.owner,
+                       self.planned_start, self.planned_end)
+
+    @classmethod
+    def from_row(cls, row: ReleaseRow) -> ReleaseRecord:
+        return cls(
+            id=row.id, model_key=row.model_key, title=row.title, description=row.description or "",
+            state=State(row.state), owner=row.owner, channel_id=row.channel_id,
+            planned_start=row.planned_start, planned_end=row.planned_end,
+            components=tuple(row.components or ()), change_ref=row.change_ref, version=row.version,
+            created_at=row.created_at, updated_at=row.updated_at,
+        )
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    kind: EventKind | str
+    actor: str | None
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: ReleaseEventRow) -> EventRecord:
+        try:
+            kind: EventKind | str = EventKind(row.kind)
+        except ValueError:
+            kind = row.kind
+        return cls(kind=kind, actor=row.actor, at=row.at, data=dict(row.data or {}))
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A message of the release's outbox, as shown on the release record."""
+
+    dedupe_key: str
+    channel: str
+    state: str
+    attempts: int
+    last_error: str | None
+    due_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: OutboxRow) -> DeliveryRecord:
+        return cls(row.dedupe_key, row.channel, row.state, row.attempts, row.last_error, row.due_at, row.sent_at)
+
+
+@dataclass(frozen=True)
+class ReleaseDetails:
+    """Everything `/release show` presents."""
+
+    release: ReleaseRecord
+    events: list[EventRecord]
+    deliveries: list[DeliveryRecord]

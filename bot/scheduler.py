@@ -1,0 +1,66 @@
+"""APScheduler jobs: the outbox dispatcher, polled every second and woken on commit.
+
+A commit that queues messages calls `wake()`, so a message caused by a click leaves at
+once; the poll picks up messages that come due later and those left by a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
+
+DISPATCH_JOB = "outbox-dispatch"
+
+
+class Heartbeat:
+    def __init__(self, dispatcher: Dispatcher, poll_seconds: float = 1.0):
+        self.dispatcher = dispatcher
+        self.poll_seconds = poll_seconds
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._running = asyncio.Lock()
+        self._again = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.scheduler.add_job(
+            self.dispatch, "interval", seconds=self.poll_seconds, id=DISPATCH_JOB,
+            replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=30,
+        )
+        self.scheduler.start()
+        self.wake()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def wake(self) -> None:
+        """Dispatch now (or right after the run under way), without waiting for the poll."""
+        self._again = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if not self._running.locked():
+            task = loop.create_task(self.dispatch())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def dispatch(self) -> None:
+        if self._running.locked():
+            self._again = True
+            return
+        async with self._running:
+            self._again = True
+            while self._again:
+                self._again = False
+                try:
+                    await self.dispatcher.dispatch_due()
+                except Exception:
+                    log.exception("outbox dispatch failed; retrying on the next poll")
+                    return

@@ -1,0 +1,40 @@
+"""Small helpers every handler uses: answering privately, and never failing after ack."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.messages import Rendered
+
+log = logging.getLogger("releasebot.handlers")
+
+OUR_FAULT = (":warning: Something went wrong on my side and it has been logged. "
+             "Please try again in a moment.")
+
+
+async def answer(respond: AsyncRespond, rendered: Rendered | str) -> None:
+    """An ephemeral answer to the person who asked, through the request's response_url."""
+    if isinstance(rendered, str):
+        await respond(text=rendered, response_type="ephemeral", replace_original=False)
+    else:
+        await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral",
+                      replace_original=False)
+
+
+async def guarded(what: str, respond: AsyncRespond | None, work: Callable[[], Awaitable[Any]],
+                  **context: Any) -> None:
+    """Run post-ack work so that no exception escapes the listener (slack-bolt would turn it
+    into an error page after the ack); the person hears that it failed, the log says why."""
+    try:
+        await work()
+    except Exception:
+        log.exception("%s failed (%s)", what, ", ".join(f"{k}={v}" for k, v in context.items()))
+        if respond is not None:
+            try:
+                await respond(text=OUR_FAULT, response_type="ephemeral", replace_original=False)
+            except Exception:
+                log.exception("could not tell the user that %s failed", what)

@@ -1,0 +1,1 @@
+"""Persistence: the async engine, the schema, repositories and Alembic migrations."""

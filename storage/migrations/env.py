@@ -1,0 +1,19 @@
+"""Alembic environment: always handed a live connection by storage.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from storage.tables import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `releasebot db upgrade`, which supplies the connection")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

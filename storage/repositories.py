@@ -1,0 +1,205 @@
+"""Queries over the tables, with primitive arguments: storage knows rows, not rules.
+
+Conditional updates (`move`) and insert-or-ignore (`enqueue`) are how the layer above gets
+race safety without checks in Python: the database decides who wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageRow
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING` for the dialect in use (PostgreSQL or SQLite)."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+
+
+class ReleaseRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def add(self, values: dict[str, Any]) -> tuple[ReleaseRow, bool]:
+        """Create a release; with an `origin_key` already used, return that release instead.
+
+        Returns the row and whether it was created now.
+        """
+        stmt = insert_ignoring_conflicts(self.session, ReleaseRow, values, ["origin_key"]).returning(ReleaseRow.id)
+        new_id = (await self.session.execute(stmt)).scalar_one_or_none()
+        if new_id is not None:
+            row = await self.get(new_id)
+            assert row is not None
+            return row, True
+        existing = (
+            await self.session.execute(select(ReleaseRow).where(ReleaseRow.origin_key == values["origin_key"]))
+        ).scalar_one()
+        return existing, False
+
+    async def get(self, release_id: int, for_update: bool = False) -> ReleaseRow | None:
+        stmt = select(ReleaseRow).where(ReleaseRow.id == release_id).execution_options(populate_existing=True)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def move(self, release_id: int, from_state: str, to_state: str, now: datetime) -> bool:
+        """Change state only if it is still `from_state`: of two racing transitions, one wins."""
+        result = await self.session.execute(
+            update(ReleaseRow)
+            .where(ReleaseRow.id == release_id, ReleaseRow.state == from_state)
+            .values(state=to_state, version=ReleaseRow.version + 1, updated_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def touch(self, release_id: int, now: datetime, **changes: Any) -> None:
+        """Record a change that is not a transition (a new window, say), bumping the version."""
+        await self.session.execute(
+            update(ReleaseRow)
+            .where(ReleaseRow.id == release_id)
+            .values(version=ReleaseRow.version + 1, updated_at=now, **changes)
+        )
+
+    async def newest(
+        self, *, states: Sequence[str] | None = None, owner: str | None = None, limit: int = 20
+    ) -> tuple[list[ReleaseRow], int]:
+        """Releases newest first, and how many match in all."""
+        conditions = []
+        if states:
+            conditions.append(ReleaseRow.state.in_(states))
+        if owner:
+            conditions.append(ReleaseRow.owner == owner)
+        where = and_(*conditions) if conditions else None
+        query = select(ReleaseRow).order_by(ReleaseRow.id.desc()).limit(limit)
+        counter = select(func.count()).select_from(ReleaseRow)
+        if where is not None:
+            query = query.where(where)
+            counter = counter.where(where)
+        rows = list((await self.session.execute(query)).scalars())
+        total = (await self.session.execute(counter)).scalar_one()
+        return rows, total
+
+
+class EventRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def append(
+        self, release_id: int, kind: str, actor: str | None, at: datetime, data: dict[str, Any] | None = None
+    ) -> None:
+        self.session.add(ReleaseEventRow(release_id=release_id, kind=kind, actor=actor, at=at, data=data or {}))
+        await self.session.flush()
+
+    async def for_release(self, release_id: int) -> list[ReleaseEventRow]:
+        result = await self.session.execute(
+            select(ReleaseEventRow).where(ReleaseEventRow.release_id == release_id).order_by(ReleaseEventRow.id)
+        )
+        return list(result.scalars())
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+        self.enqueued = 0
+
+    async def enqueue(self, values: dict[str, Any]) -> bool:
+        """Queue a message once per dedupe key; False when it was already queued."""
+        stmt = insert_ignoring_conflicts(self.session, OutboxRow, values, ["dedupe_key"]).returning(OutboxRow.id)
+        created = (await self.session.execute(stmt)).scalar_one_or_none() is not None
+        self.enqueued += int(created)
+        return created
+
+    async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
+        """Lease due rows to `worker`. SKIP LOCKED lets replicas claim disjoint rows at once;
+        an expired lease (a worker that died) makes a row claimable again."""
+        due = (
+            select(OutboxRow.id)
+            .where(
+                OutboxRow.state == "pending",
+                OutboxRow.due_at <= now,
+                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+            )
+            .order_by(OutboxRow.due_at, OutboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list((await self.session.execute(due)).scalars())
+        if not ids:
+            return []
+        await self.session.execute(
+            update(OutboxRow).where(OutboxRow.id.in_(ids)).values(claimed_by=worker, claimed_until=now + lease)
+        )
+        rows = await self.session.execute(
+            select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.due_at, OutboxRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(rows.scalars())
+
+    async def finish(self, row_id: int, worker: str, **values: Any) -> bool:
+        """Settle a claimed row (sent, failed, rescheduled); only its claimant may."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.claimed_by == worker, OutboxRow.state == "pending")
+            .values(claimed_by=None, claimed_until=None, **values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def newer_pending(self, anchor: str, row_id: int) -> bool:
+        stmt = select(
+            exists().where(OutboxRow.anchor == anchor, OutboxRow.id > row_id, OutboxRow.state == "pending")
+        )
+        return bool((await self.session.execute(stmt)).scalar())
+
+    async def post_pending(self, anchor: str) -> bool:
+        stmt = select(
+            exists().where(OutboxRow.anchor == anchor, OutboxRow.method == "post", OutboxRow.state == "pending")
+        )
+        return bool((await self.session.execute(stmt)).scalar())
+
+    async def requeue_undelivered(self, channel: str, errors: Sequence[str], now: datetime) -> int:
+        """Give messages refused for a reason now fixed (the bot was invited) another go."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.channel == channel, OutboxRow.state == "failed", OutboxRow.last_error.in_(errors))
+            .values(state="pending", attempts=0, due_at=now, claimed_by=None, claimed_until=None)
+        )
+        count = int(result.rowcount)  # type: ignore[attr-defined]
+        self.enqueued += count
+        return count
+
+    async def for_release(self, release_id: int) -> list[OutboxRow]:
+        result = await self.session.execute(
+            select(OutboxRow).where(OutboxRow.release_id == release_id).order_by(OutboxRow.id)
+        )
+        return list(result.scalars())
+
+    async def next_due(self) -> datetime | None:
+        result = await self.session.execute(
+            select(func.min(OutboxRow.due_at)).where(OutboxRow.state == "pending")
+        )
+        value = result.scalar_one_or_none()
+        return value if value is None else _aware(value)
+
+    async def anchor(self, anchor: str) -> SlackMessageRow | None:
+        return await self.session.get(SlackMessageRow, anchor)
+
+    async def set_anchor(
+        self, anchor: str, channel: str, ts: str, release_id: int | None, now: datetime
+    ) -> None:
+        row = await self.session.get(SlackMessageRow, anchor)
+        if row is None:
+            self.session.add(SlackMessageRow(anchor=anchor, channel=channel, ts=ts, release_id=release_id,
+                                             updated_at=now))
+        else:
+            row.channel, row.ts, row.updated_at = channel, ts, now
+        await self.session.flush()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,56 @@
+"""The unit of work: one transaction per use case, committing state, events and outbox rows
+together, so a message is never sent for a fact that was not stored, nor lost for one that was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import EventRepository, OutboxRepository, ReleaseRepository
+
+
+class UnitOfWork:
+    session: AsyncSession
+    releases: ReleaseRepository
+    events: EventRepository
+    outbox: OutboxRepository
+
+    def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None):
+        self._sessions = sessions
+        self._on_commit = on_commit
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        await self.session.begin()
+        self.releases = ReleaseRepository(self.session)
+        self.events = EventRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.session.commit()
+                if self.outbox.enqueued and self._on_commit:
+                    self._on_commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+
+class UnitOfWorkFactory:
+    """Makes units of work; `on_commit` wakes the outbox dispatcher when messages were queued."""
+
+    def __init__(self, sessions: async_sessionmaker[Any]):
+        self.sessions = sessions
+        self.on_commit: Callable[[], None] | None = None
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, self.on_commit)

@@ -1,0 +1,134 @@
+"""Fixtures: a fresh database per test (SQLite, or PostgreSQL with TEST_DATABASE_URL), the fake
+Slack Web API, the real bot behind the real aiohttp app, and a workspace to talk to it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+
+from bot.app import Releasebot, build
+from bot.catalog import Catalog
+from bot.config import Settings
+from storage import db
+from tests.fake_slack import FakeSlack
+from tests.workspace import SIGNING_SECRET, Workspace
+
+MODELS = Path(__file__).parent / "release_models"
+ALICE, BOB, CAROL, DAVE, EVE = "UALICE", "UBOB", "UCAROL", "UDAVE", "UEVE"
+CHANNEL = "C0RELEASES"
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url and url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    return url
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    url = _postgres_url()
+    if url is None:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'releasebot.db'}"
+        return
+    engine = db.create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+    yield url
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack(usergroups={"SCAB": [CAROL, DAVE], "SUSERS": [DAVE, EVE]})
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def settings(database_url: str, slack: FakeSlack) -> Settings:
+    return Settings.model_validate({
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+        "RELEASEBOT_MODELS": str(MODELS),
+    })
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return Catalog.load(MODELS)
+
+
+@pytest.fixture
+def bot(settings: Settings, catalog: Catalog) -> Releasebot:
+    releasebot = build(settings, catalog)
+    releasebot.heartbeat.poll_seconds = 0.2
+    return releasebot
+
+
+@pytest.fixture
+async def http(bot: Releasebot) -> AsyncIterator[TestClient]:
+    """The real aiohttp app, serving on loopback; starting it migrates and starts the scheduler."""
+    client = TestClient(TestServer(bot.web_app(), host="127.0.0.1"))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def workspace(http: TestClient, slack: FakeSlack) -> Workspace:
+    return Workspace(http, slack)
+
+
+def window(days: int = 1, hours: int = 1) -> tuple[datetime, datetime]:
+    start = (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0)
+    return start, start + timedelta(hours=hours)
+
+
+def plan_values(*, model: str = "cab", title: str = "Payments API 2.3", start: datetime | None = None,
+                end: datetime | None = None, components: str = "payments-api\nledger-db",
+                change_ref: str = "CHG-1234", description: str = "New refund flow") -> dict[str, Any]:
+    """What a person typed into the planning modal, as view.state.values."""
+    default_start, default_end = window()
+    start = start or default_start
+    end = end or default_end
+    values: dict[str, Any] = {
+        "model": {"model": {"type": "static_select",
+                            "selected_option": {"value": model, "text": {"type": "plain_text", "text": model}}}},
+        "title": {"title": {"type": "plain_text_input", "value": title}},
+        "start": {"start": {"type": "datetimepicker", "selected_date_time": int(start.timestamp())}},
+        "end": {"end": {"type": "datetimepicker", "selected_date_time": int(end.timestamp())}},
+        "components": {"components": {"type": "plain_text_input", "value": components}},
+        "change_ref": {"change_ref": {"type": "plain_text_input", "value": change_ref}},
+        "description": {"description": {"type": "plain_text_input", "value": description}},
+    }
+    return values
+
+
+async def plan_release(workspace: Workspace, *, by: str = ALICE, channel: str = CHANNEL,
+                       **values: Any) -> tuple[int, Any]:
+    """Plan a release through `/release new` and the modal; returns its id and the card post."""
+    seen = len(workspace.slack.calls_to("views.open"))
+    answer = await workspace.command(f"new {values.get('model', 'cab')}", by=by, channel=channel)
+    assert answer.status == 200
+    opened = await workspace.slack.wait_for_calls("views.open", seen + 1)
+    view = opened[seen]["view"]
+    posts_before = len(workspace.slack.posts(channel))
+    answer = await workspace.submit_view(view, plan_values(**values), by=by)
+    assert answer.status == 200 and answer.body == "", answer.body
+    posts = await workspace.slack.wait_for(lambda: len(workspace.slack.posts(channel)) > posts_before
+                                           and workspace.slack.posts(channel))
+    card = posts[posts_before]
+    ref = card.text.split()[0]
+    return int(ref.removeprefix("REL-")), card

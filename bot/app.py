@@ -51,7 +51,7 @@ class Releasebot:
         log.info("releasebot started: %d release models from %s", len(self.catalog), self.catalog.folder)
 
     async def stop(self) -> None:
-        self.heartbeat.shutdown()
+        await self.heartbeat.shutdown()
         await self.engine.dispose()
 
     def web_app(self) -> web.Application:

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot import blocks as bk
+from bot.clock import Clock
 from bot.lifecycle import EventKind
 from bot.messages import Rendered, where
 from bot.outbox import CHANNEL_ERRORS, DeliveryState, Message, Method
-from bot.clock import Clock
 from storage.tables import OutboxRow
 from storage.uow import UnitOfWorkFactory
 

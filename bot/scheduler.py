@@ -35,9 +35,19 @@ class Heartbeat:
         self.scheduler.start()
         self.wake()
 
-    def shutdown(self) -> None:
+    async def shutdown(self, grace_seconds: float = 10.0) -> None:
+        """Stop polling, and let a dispatch under way settle its rows before the engine goes."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        self._again = False
+        try:
+            async with asyncio.timeout(grace_seconds):
+                async with self._running:
+                    pass
+        except TimeoutError:
+            log.warning("outbox dispatch still running at shutdown; its leases will expire")
+        for task in list(self._tasks):
+            task.cancel()
 
     def wake(self) -> None:
         """Dispatch now (or right after the run under way), without waiting for the poll."""
@@ -52,6 +62,8 @@ class Heartbeat:
             task.add_done_callback(self._tasks.discard)
 
     async def dispatch(self) -> None:
+        if not self.scheduler.running:
+            return
         if self._running.locked():
             self._again = True
             return

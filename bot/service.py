@@ -20,6 +20,7 @@ from bot.records import DeliveryRecord, EventRecord, ReleaseDetails, ReleaseReco
 from storage.tables import ReleaseRow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
+
 @dataclass(frozen=True)
 class PlanDraft:
     """What the planning modal collected; validated by `ReleaseService.plan`."""

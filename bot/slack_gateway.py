@@ -7,7 +7,6 @@ durably with backoff.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import aiohttp
@@ -69,7 +68,7 @@ class SlackGateway:
             )
         except SlackApiError as exc:
             raise classify(exc) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None
         return str(response["channel"]), str(response["ts"])
 
@@ -78,5 +77,5 @@ class SlackGateway:
             await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks or [])
         except SlackApiError as exc:
             raise classify(exc) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None

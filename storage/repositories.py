@@ -19,7 +19,8 @@ from storage.tables import OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageR
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
     """`INSERT … ON CONFLICT DO NOTHING` for the dialect in use (PostgreSQL or SQLite)."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    bind = session.get_bind()
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
 
 
@@ -70,7 +71,7 @@ class ReleaseRepository:
         self, *, states: Sequence[str] | None = None, owner: str | None = None, limit: int = 20
     ) -> tuple[list[ReleaseRow], int]:
         """Releases newest first, and how many match in all."""
-        conditions = []
+        conditions: list[Any] = []
         if states:
             conditions.append(ReleaseRow.state.in_(states))
         if owner:

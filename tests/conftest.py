@@ -3,8 +3,10 @@ Slack Web API, the real bot behind the real aiohttp app, and a workspace to talk
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,30 @@ async def http(bot: Releasebot) -> AsyncIterator[TestClient]:
 @pytest.fixture
 def workspace(http: TestClient, slack: FakeSlack) -> Workspace:
     return Workspace(http, slack)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    """Poll an async check until it returns something truthy; for effects that follow the ack."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout}s: {result!r}")
+        await asyncio.sleep(0.05)
+
+
+async def settle(bot: Releasebot, timeout: float = 15.0) -> None:
+    """Wait until no message is due or being sent: what was owed has reached Slack (or failed)."""
+    async def idle() -> bool:
+        async with bot.services.releases.uow() as uow:
+            due = await uow.outbox.next_due()
+        return due is None or due > datetime.now(UTC)
+
+    await eventually(idle, timeout)
+    async with bot.heartbeat._running:  # a send under way finishes before we look
+        pass
 
 
 def window(days: int = 1, hours: int = 1) -> tuple[datetime, datetime]:

@@ -62,6 +62,23 @@ class Call:
         """The message text and every text inside its blocks, for content assertions."""
         return self.text + "\n" + json.dumps(self.blocks, ensure_ascii=False)
 
+    def mrkdwn(self) -> str:
+        """The text Slack parses for mentions and links: top-level text and mrkdwn objects."""
+        found = [self.text]
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if node.get("type") == "mrkdwn":
+                    found.append(str(node.get("text", "")))
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(self.blocks)
+        return "\n".join(found)
+
     def buttons(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for block in self.blocks:
@@ -99,6 +116,7 @@ class FakeSlack:
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    delays: dict[str, float] = field(default_factory=dict)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -208,6 +226,8 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
+        if self.delays.get(method):
+            await asyncio.sleep(self.delays[method])
         for failure in self._failures.get(method, []):
             if failure.times > 0 and (failure.when is None or failure.when(params)):
                 failure.times -= 1

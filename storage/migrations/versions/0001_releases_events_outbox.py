@@ -1,14 +1,13 @@
 """releases, events, outbox
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import storage.tables
-
 
 revision = '0001'
 down_revision = None

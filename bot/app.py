@@ -15,9 +15,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import handlers.approvals
 import handlers.commands
 import handlers.events
 import handlers.planning
+from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
 from bot.config import Settings
@@ -25,6 +27,7 @@ from bot.context import Services
 from bot.dispatcher import Dispatcher
 from bot.scheduler import Heartbeat
 from bot.service import ReleaseService
+from bot.slack_directory import SlackDirectory
 from bot.slack_gateway import SlackGateway, web_client
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
@@ -87,8 +90,10 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     settings.require_serving()
     engine = db.create_engine(settings.database_url)
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
-    services = Services(releases=ReleaseService(uow, catalog, clock), catalog=catalog, clock=clock)
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    releases = ReleaseService(uow, catalog, clock)
+    approvals = ApprovalService(releases, SlackDirectory(client))
+    services = Services(releases=releases, approvals=approvals, catalog=catalog, clock=clock)
     dispatcher = Dispatcher(uow, SlackGateway(client), clock)
     heartbeat = Heartbeat(dispatcher)
     uow.on_commit = heartbeat.wake
@@ -98,6 +103,6 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=logging.getLogger("releasebot.bolt"),
     )
-    for module in (handlers.commands, handlers.planning, handlers.events):
+    for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.events):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

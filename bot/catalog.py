@@ -65,7 +65,8 @@ class ApprovalPolicy(_Strict):
 
     @property
     def rules(self) -> ApprovalRules:
-        return ApprovalRules(quorum=self.quorum, self_approval=self.self_approval)
+        return ApprovalRules(quorum=self.quorum, self_approval=self.self_approval,
+                             approvers=tuple(self.approvers))
 
 
 class VerificationCriteria(_Strict):

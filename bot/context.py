@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.service import ReleaseService
@@ -12,5 +13,6 @@ from bot.service import ReleaseService
 @dataclass(frozen=True)
 class Services:
     releases: ReleaseService
+    approvals: ApprovalService
     catalog: Catalog
     clock: Clock

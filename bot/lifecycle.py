@@ -147,6 +147,11 @@ Decision = Moved | Stayed | Refused
 class ApprovalRules:
     quorum: int = 1
     self_approval: bool = False
+    #: As the model lists them (users and user groups), to tell a refused person who decides.
+    approvers: tuple[str, ...] = ()
+
+    def approvers_text(self) -> str:
+        return ", ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in self.approvers)
 
 
 def _wrong_state(release: Release, expected: str) -> Refused:
@@ -186,17 +191,23 @@ def reject(release: Release, actor: Actor, rules: ApprovalRules, reason: str, no
     if refusal:
         return refusal
     if not reason.strip():
-        return Refused("Say why you reject the release: the reason is recorded and sent to the owner.")
+        return Refused(f"Say why you reject {release.ref}: the reason is recorded and sent to the owner.")
     return Moved(State.REJECTED, Event(EventKind.REJECTED, actor.user_id, now, {"reason": reason.strip()}))
 
 
 def _may_decide(release: Release, actor: Actor, rules: ApprovalRules) -> Refused | None:
     if release.state is not State.AWAITING_APPROVAL:
-        if release.state in (State.PLANNED,):
+        if release.state is State.PLANNED:
             return Refused(f"{release.ref} has not been submitted for approval yet.")
-        return Refused(f"{release.ref} has already been decided: it is {release.state.label}.")
+        if release.state is State.CANCELLED:
+            return Refused(f"{release.ref} was cancelled, so there is nothing to decide.")
+        if release.state is State.REJECTED:
+            return Refused(f"{release.ref} has already been decided: it was rejected.")
+        return Refused(f"{release.ref} has already been decided: it was approved (now {release.state.label}).")
     if not actor.has(Role.APPROVER):
-        return Refused(f"You are not an approver for the *{release.model_key}* release model.")
+        listed = f" (approvers: {rules.approvers_text()})" if rules.approvers else ""
+        return Refused(f"You are not an approver for the *{release.model_key}* release model{listed}, "
+                       f"so you cannot decide {release.ref}.")
     if actor.user_id == release.owner and not rules.self_approval:
         return Refused(
             f"You requested {release.ref}, so you cannot approve or reject it yourself: "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot import actions as ids
 from bot import blocks as bk
 from bot.catalog import Catalog, ReleaseModel
 from bot.lifecycle import EventKind, State
@@ -70,9 +71,20 @@ def release_card(release: ReleaseRecord, model: ReleaseModel | None) -> Rendered
     blocks = [bk.header(f"{release.ref} · {release.title}"), bk.fields_section(fields)]
     if release.description:
         blocks.append(bk.section(bk.escape(release.description)))
+    buttons = card_buttons(release)
+    if buttons:
+        blocks.append(bk.actions(*buttons, block_id=f"card:{release.id}"))
     blocks.append(bk.context(f"{release.ref} · `/release show {release.ref}` for the full record"))
     text = f"{release.ref} {bk.escape(release.title)} is {release.state.label}"
     return Rendered(bk.message_text(text), bk.cap(blocks))
+
+
+def card_buttons(release: ReleaseRecord) -> list[bk.Block]:
+    """What can be done next from the card; the use case still checks who may."""
+    value = str(release.id)
+    if release.state is State.PLANNED:
+        return [bk.button("Submit for approval", ids.SUBMIT, value, style="primary")]
+    return []
 
 
 HELP = """*releasebot*: release management from release models.

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.lifecycle import EventKind, Release, State
-from storage.tables import OutboxRow, ReleaseEventRow, ReleaseRow
+from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow
 
 _REF = re.compile(r"^(?:rel-?)?(\d{1,12})$", re.IGNORECASE)
 
@@ -77,6 +77,24 @@ class EventRecord:
 
 
 @dataclass(frozen=True)
+class ApprovalRecord:
+    """One approver's decision: approve, or reject with a reason."""
+
+    approver: str
+    decision: str
+    reason: str | None
+    at: datetime
+
+    @property
+    def approved(self) -> bool:
+        return self.decision == "approve"
+
+    @classmethod
+    def from_row(cls, row: ApprovalRow) -> ApprovalRecord:
+        return cls(row.approver, row.decision, row.reason, row.at)
+
+
+@dataclass(frozen=True)
 class DeliveryRecord:
     """A message of the release's outbox, as shown on the release record."""
 
@@ -100,3 +118,4 @@ class ReleaseDetails:
     release: ReleaseRecord
     events: list[EventRecord]
     deliveries: list[DeliveryRecord]
+    approvals: list[ApprovalRecord] = field(default_factory=list)

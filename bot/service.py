@@ -6,6 +6,7 @@ happen, then store the new state, its event and the messages it causes in one co
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from bot.clock import Clock, utcnow
 from bot.lifecycle import Event, EventKind, Moved, Refused, State, Stayed
 from bot.messages import Rendered, release_card
 from bot.outbox import CHANNEL_ERRORS, Message, card_anchor
-from bot.records import DeliveryRecord, EventRecord, ReleaseDetails, ReleaseRecord
+from bot.records import ApprovalRecord, DeliveryRecord, EventRecord, ReleaseDetails, ReleaseRecord
 from storage.tables import ReleaseRow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -50,11 +51,18 @@ class Outcome:
         return self.refused is None and not self.errors
 
 
+#: Called in the transaction of every stored decision, with the release as it now is: how
+#: other capabilities (approval requests, communications) follow a release without the
+#: use cases having to know them.
+TransitionHook = Callable[[UnitOfWork, ReleaseRecord, Event, datetime], Awaitable[None]]
+
+
 class ReleaseService:
     def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock = utcnow):
         self.uow = uow
         self.catalog = catalog
         self.clock = clock
+        self.hooks: list[TransitionHook] = []
 
     async def plan(self, draft: PlanDraft, origin_key: str | None = None) -> Outcome:
         """Create a release instance from a release model and post its card.
@@ -111,10 +119,12 @@ class ReleaseService:
                 return None
             events = await uow.events.for_release(release_id)
             deliveries = await uow.outbox.for_release(release_id)
+            approvals = await uow.approvals.for_release(release_id)
             return ReleaseDetails(
                 ReleaseRecord.from_row(row),
                 [EventRecord.from_row(e) for e in events],
                 [DeliveryRecord.from_row(d) for d in deliveries],
+                [ApprovalRecord.from_row(a) for a in approvals],
             )
 
     async def list(
@@ -125,6 +135,21 @@ class ReleaseService:
                 states=[state.value] if state else None, owner=owner, limit=limit
             )
             return [ReleaseRecord.from_row(r) for r in rows], total
+
+    async def cancel(self, release_id: int, user: str, reason: str) -> Outcome:
+        """Cancel a release before execution; messages it no longer needs follow via the hooks."""
+        now = self.clock()
+        try:
+            async with self.uow() as uow:
+                row = await uow.releases.get(release_id, for_update=True)
+                if row is None:
+                    return Outcome(refused=no_such_release(release_id))
+                release = ReleaseRecord.from_row(row)
+                owner = frozenset({lifecycle.Role.OWNER}) if user == row.owner else frozenset()
+                decision = lifecycle.cancel(release.snapshot, lifecycle.Actor(user, owner), reason, now)
+                return as_outcome(await self.apply(uow, row, decision, now))
+        except Conflict as exc:
+            return Outcome(refused=str(exc))
 
     async def bot_joined(self, channel: str) -> int:
         """The bot was invited: deliver what that conversation refused before."""
@@ -159,18 +184,33 @@ class ReleaseService:
         self, uow: UnitOfWork, row: ReleaseRow, decision: lifecycle.Decision, now: datetime
     ) -> Outcome | ReleaseRecord:
         """Store what the lifecycle decided: the state change (if it still holds), its event,
-        and the card update. Returns an Outcome when refused or beaten by a concurrent change."""
+        and the card update. Returns an Outcome when refused; raises Conflict (rolling the
+        whole unit of work back) when a concurrent change got there first."""
         if isinstance(decision, Refused):
             return Outcome(refused=decision.reason)
         if isinstance(decision, Moved):
             if not await uow.releases.move(row.id, row.state, decision.to.value, now):
-                return Outcome(refused=f"REL-{row.id} changed meanwhile; look at it again and retry.")
-            await _append(uow, row.id, decision.event)
-            return await self.refresh_card(uow, row.id, now)
-        assert isinstance(decision, Stayed)
+                raise Conflict(f"REL-{row.id} changed meanwhile; look at it again and retry.")
+        else:
+            assert isinstance(decision, Stayed)
+            await uow.releases.touch(row.id, now)
         await _append(uow, row.id, decision.event)
-        await uow.releases.touch(row.id, now)
-        return await self.refresh_card(uow, row.id, now)
+        release = await self.refresh_card(uow, row.id, now)
+        for hook in self.hooks:
+            await hook(uow, release, decision.event, now)
+        return release
+
+
+class Conflict(Exception):
+    """A concurrent change won the race; the unit of work is rolled back."""
+
+
+def no_such_release(release_id: int) -> str:
+    return f"There is no REL-{release_id}. `/release list` shows the releases."
+
+
+def as_outcome(result: Outcome | ReleaseRecord) -> Outcome:
+    return result if isinstance(result, Outcome) else Outcome(release=result)
 
 
 async def _append(uow: UnitOfWork, release_id: int, event: Event) -> None:

@@ -64,3 +64,18 @@ def plan_modal(catalog: Catalog, channel_id: str, now: datetime, model_key: str 
         "private_metadata": json.dumps({"channel_id": channel_id}),
         "blocks": blocks,
     }
+
+
+def reject_modal(release_id: int, channel_id: str) -> bk.Block:
+    """Asks the approver why; the reason is recorded and sent to the release owner."""
+    return {
+        "type": "modal", "callback_id": ids.REJECT_VIEW,
+        "title": bk.plain(f"Reject REL-{release_id}", bk.MODAL_TITLE),
+        "submit": bk.plain("Reject", 24), "close": bk.plain("Cancel", 24),
+        "private_metadata": json.dumps({"release_id": release_id, "channel": channel_id}),
+        "blocks": [
+            _input(ids.FIELD_REASON, "Why do you reject this release?",
+                   _text("The owner reads this; say what would make it acceptable.", multiline=True,
+                         max_length=2000)),
+        ],
+    }

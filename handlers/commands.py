@@ -109,12 +109,60 @@ async def show(inv: Invocation, services: Services) -> None:
     await guarded("/release show", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
 
 
+def _with_release(usage: str, needs_reason: bool = False) -> Callable[[Subcommand], Subcommand]:
+    """Parse `REL-n [REASON…]`, refusing in the ack with the usage when it is missing."""
+    def wrap(run: Subcommand) -> Subcommand:
+        async def parsed(inv: Invocation, services: Services) -> None:
+            release_id = parse_ref(inv.args[0]) if inv.args else None
+            if release_id is None:
+                await inv.refuse(f"Say which release: `{usage}`.")
+                return
+            if needs_reason and len(inv.args) < 2:
+                await inv.refuse(f"Say why: `{usage}`.")
+                return
+            await run(inv, services)
+        return parsed
+    return wrap
+
+
+@_with_release("/release submit REL-7")
+async def submit(inv: Invocation, services: Services) -> None:
+    await inv.ack()
+    release_id = parse_ref(inv.args[0])
+    assert release_id is not None
+
+    async def work() -> None:
+        outcome = await services.approvals.submit(release_id, inv.user)
+        if outcome.refused:
+            await answer(inv.respond, outcome.refused)
+        else:
+            await answer(inv.respond, f"REL-{release_id} is submitted: the approvers have been asked.")
+
+    await guarded("/release submit", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
+@_with_release("/release cancel REL-7 REASON…", needs_reason=True)
+async def cancel(inv: Invocation, services: Services) -> None:
+    await inv.ack()
+    release_id = parse_ref(inv.args[0])
+    assert release_id is not None
+    reason = inv.rest.split(None, 1)[1] if len(inv.rest.split(None, 1)) > 1 else ""
+
+    async def work() -> None:
+        outcome = await services.releases.cancel(release_id, inv.user, reason)
+        await answer(inv.respond, outcome.refused or f"REL-{release_id} is cancelled.")
+
+    await guarded("/release cancel", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "help": help_,
     "models": models,
     "new": new,
     "list": list_,
     "show": show,
+    "submit": submit,
+    "cancel": cancel,
 }
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageRow
+from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageRow
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
@@ -100,6 +100,25 @@ class EventRepository:
     async def for_release(self, release_id: int) -> list[ReleaseEventRow]:
         result = await self.session.execute(
             select(ReleaseEventRow).where(ReleaseEventRow.release_id == release_id).order_by(ReleaseEventRow.id)
+        )
+        return list(result.scalars())
+
+
+class ApprovalRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def add(self, release_id: int, approver: str, decision: str, at: datetime,
+                  reason: str | None = None) -> bool:
+        """Record a decision; False when this person had already decided (the unique key says so)."""
+        values = {"release_id": release_id, "approver": approver, "decision": decision, "reason": reason, "at": at}
+        stmt = insert_ignoring_conflicts(self.session, ApprovalRow, values, ["release_id", "approver"])
+        result = await self.session.execute(stmt.returning(ApprovalRow.id))
+        return result.scalar_one_or_none() is not None
+
+    async def for_release(self, release_id: int) -> list[ApprovalRow]:
+        result = await self.session.execute(
+            select(ApprovalRow).where(ApprovalRow.release_id == release_id).order_by(ApprovalRow.id)
         )
         return list(result.scalars())
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.repositories import EventRepository, OutboxRepository, ReleaseRepository
+from storage.repositories import ApprovalRepository, EventRepository, OutboxRepository, ReleaseRepository
 
 
 class UnitOfWork:
@@ -18,6 +18,7 @@ class UnitOfWork:
     releases: ReleaseRepository
     events: EventRepository
     outbox: OutboxRepository
+    approvals: ApprovalRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None):
         self._sessions = sessions
@@ -29,6 +30,7 @@ class UnitOfWork:
         self.releases = ReleaseRepository(self.session)
         self.events = EventRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.approvals = ApprovalRepository(self.session)
         return self
 
     async def __aexit__(

@@ -123,6 +123,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{n}", self._response_url)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
@@ -172,8 +173,10 @@ class FakeSlack:
     def responses(self) -> list[Call]:
         return self.calls_to("response_url")
 
-    def message(self, channel: str, ts: str) -> dict[str, Any]:
-        return self.messages[(channel, ts)]
+    def message(self, channel: str, ts: str) -> Call:
+        """The message as it now stands in the channel, after every update."""
+        params = self.messages[(channel, ts)]
+        return Call("message", params, time.monotonic(), result={"ok": True, "channel": channel, "ts": ts})
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait until `condition()` is truthy (and return it); generous, for busy machines."""

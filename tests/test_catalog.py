@@ -89,7 +89,8 @@ def test_bundled_standard_model_reads_as_the_design_describes_it() -> None:
     standard = Catalog.load(BUNDLED_MODELS).get("standard")
     assert standard is not None
     assert standard.approach is Approach.PUSH
-    assert standard.approval.rules == ApprovalRules(quorum=2, self_approval=False)
+    assert standard.approval.rules == ApprovalRules(quorum=2, self_approval=False,
+                                                    approvers=("U0123ALICE", "S0123CAB"))
     assert standard.approval.remind_every == timedelta(hours=4)
     assert standard.criteria(Stage.PROCEDURES) == ["Rollback procedure rehearsed"]
     assert standard.communications is not None
@@ -102,15 +103,15 @@ def test_test_release_models_load() -> None:
     assert {"cab", "quick"} <= set(catalog.keys)
     cab, quick = catalog.get("cab"), catalog.get("quick")
     assert cab is not None and quick is not None
-    assert cab.approval.rules == ApprovalRules(quorum=2, self_approval=False)
-    assert quick.approval.rules == ApprovalRules(quorum=1, self_approval=True)
+    assert cab.approval.rules == ApprovalRules(quorum=2, self_approval=False, approvers=("UBOB", "SCAB"))
+    assert quick.approval.rules == ApprovalRules(quorum=1, self_approval=True, approvers=("UALICE", "UBOB"))
 
 
 def test_minimal_model_takes_the_documented_defaults(tmp_path: Path) -> None:
     standard = load_one(tmp_path, MINIMAL).get("standard")
     assert standard is not None
     assert standard.approach is Approach.PUSH
-    assert standard.approval.rules == ApprovalRules(quorum=1, self_approval=False)
+    assert (standard.approval.quorum, standard.approval.self_approval) == (1, False)
     assert standard.approval.remind_every is None
     assert all(standard.criteria(stage) == [] for stage in Stage)
     assert standard.communications is None and standard.survey is None

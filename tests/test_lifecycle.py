@@ -186,8 +186,12 @@ def test_approve_is_refused_unless_awaiting_approval(state: State) -> None:
     decision = approve(release(state), APPROVER, ApprovalRules(), frozenset(), NOW)
     reason = refusal(decision)
     assert REF in reason
-    if state is not State.PLANNED:  # a planned release gets its own answer, tested below
-        assert f"already been decided: it is {state.label}" in reason
+    if state is State.CANCELLED:
+        assert "was cancelled, so there is nothing to decide" in reason
+    elif state is State.REJECTED:
+        assert "already been decided: it was rejected" in reason
+    elif state is not State.PLANNED:  # a planned release gets its own answer, tested below
+        assert f"already been decided: it was approved (now {state.label})" in reason
 
 
 def test_approving_a_planned_release_says_it_was_not_submitted_yet() -> None:

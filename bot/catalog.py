@@ -30,7 +30,10 @@ def parse_duration(value: Any) -> timedelta:
     match = _DURATION.match(str(value))
     if not match:
         raise ValueError(f"{value!r} is not a duration: write a number and a unit s, m, h or d (e.g. 4h)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if not delta:
+        raise ValueError(f"{value!r} is no time at all: give a duration above zero")
+    return delta
 
 
 def format_duration(delta: timedelta) -> str:
@@ -62,6 +65,13 @@ class ApprovalPolicy(_Strict):
     quorum: int = Field(default=1, ge=1)
     self_approval: bool = False
     remind_every: Duration | None = None
+
+    @model_validator(mode="after")
+    def _quorum_reachable(self) -> ApprovalPolicy:
+        groups = [a for a in self.approvers if a.startswith("S")]
+        if not groups and self.quorum > len(set(self.approvers)):
+            raise ValueError(f"quorum {self.quorum} can never be reached by {len(set(self.approvers))} approver(s)")
+        return self
 
     @property
     def rules(self) -> ApprovalRules:
@@ -134,6 +144,23 @@ class ReleaseModel(_Strict):
 
     def criteria(self, stage: Stage) -> list[str]:
         return self.verification.for_stage(stage)
+
+
+_HINTS_BY_PATTERN = {
+    r"^[UWS][A-Z0-9]{2,}$": "must be a Slack user id (U…/W…) or user group id (S…), e.g. U0123ALICE",
+    r"^[CGD][A-Z0-9]{2,}$": "must be a Slack channel id (C…/G…), e.g. C0123ANNOUNCE (not the #name)",
+    r"^[a-z0-9-]+$": "must be lower-case letters, digits and dashes, e.g. standard-release",
+    r"^[a-z0-9_-]+$": "must be lower-case letters, digits, dashes and underscores",
+}
+
+
+def _readable(err: Any) -> str:
+    """pydantic's message, with regular expressions replaced by what to write."""
+    if err.get("type") == "string_pattern_mismatch":
+        hint = _HINTS_BY_PATTERN.get(str(err.get("ctx", {}).get("pattern")))
+        if hint:
+            return f"{err.get('input')!r} {hint}"
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -210,9 +237,31 @@ class Catalog:
         return sorted(self._models)
 
 
+def _duplicates(node: yaml.Node, where: str = "") -> list[tuple[str, int, int]]:
+    """Keys written twice in one mapping (PyYAML silently keeps the last): (path, line, line)."""
+    found: list[tuple[str, int, int]] = []
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            path = f"{where}.{key}" if where else key
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                found.append((path, first_line[key], line))
+            else:
+                first_line[key] = line
+            found += _duplicates(value_node, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicates(item, f"{where}.{index}")
+    return found
+
+
 def _load_file(path: Path, problems: list[Problem]) -> ReleaseModel | None:
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # noqa: S506 - safe loader subclass
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - safe loader subclass
+        twice = _duplicates(yaml.compose(text, Loader=_YamlLoader))  # noqa: S506
     except OSError as exc:
         problems.append(Problem(path.name, "", f"cannot be read: {exc.strerror}"))
         return None
@@ -228,11 +277,14 @@ def _load_file(path: Path, problems: list[Problem]) -> ReleaseModel | None:
     if not isinstance(raw, dict):
         problems.append(Problem(path.name, "", "must be a mapping of fields (key, name, approval, …)"))
         return None
+    for field_path, first, again in twice:
+        problems.append(Problem(path.name, field_path, f"is written twice (lines {first} and {again}); keep one"))
+    if twice:
+        return None
     try:
         return ReleaseModel.model_validate(raw)
     except ValidationError as exc:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(path.name, where, message))
+            problems.append(Problem(path.name, where, _readable(err)))
         return None

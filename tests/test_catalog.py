@@ -292,11 +292,6 @@ def test_a_problem_reads_as_file_field_message(tmp_path: Path) -> None:
     assert str(problem) == f"standard.yaml: approval.quorum: {problem.message}"
 
 
-@pytest.mark.xfail(
-    reason="PyYAML keeps the last of two equal keys in a mapping, so a model file that says "
-    "`quorum:` twice loads silently with the second value instead of being reported",
-    strict=True,
-)
 def test_a_field_written_twice_in_one_file_is_reported(tmp_path: Path) -> None:
     write(tmp_path, "standard.yaml", """\
 key: standard
@@ -307,7 +302,26 @@ approval:
   quorum: 2
   quorum: 1
 """)
-    assert the_problem(problems_in(tmp_path), "standard.yaml", "approval.quorum")
+    problem = the_problem(problems_in(tmp_path), "standard.yaml", "approval.quorum")
+    assert "written twice (lines 6 and 7)" in problem.message
+
+
+def test_a_zero_duration_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, "standard.yaml", model(**{"approval.remind_every": "0m"}))
+    assert "above zero" in the_problem(problems_in(tmp_path), "standard.yaml", "approval.remind_every").message
+
+
+def test_a_quorum_that_the_listed_approvers_cannot_reach_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, "standard.yaml", model(**{"approval.approvers": ["U0123ALICE"], "approval.quorum": 3}))
+    assert "can never be reached" in the_problem(problems_in(tmp_path), "standard.yaml", "approval").message
+
+
+def test_bad_ids_are_explained_without_regular_expressions(tmp_path: Path) -> None:
+    write(tmp_path, "standard.yaml", model(**{"approval.channel": "#releases", "approval.approvers": ["alice"]}))
+    problems = problems_in(tmp_path)
+    assert "Slack channel id" in the_problem(problems, "standard.yaml", "approval.channel").message
+    assert "Slack user id" in the_problem(problems, "standard.yaml", "approval.approvers.0").message
+    assert all("^[" not in p.message for p in problems)
 
 
 # --- files and folders ----------------------------------------------------------------------

@@ -261,7 +261,8 @@ def _load_file(path: Path, problems: list[Problem]) -> ReleaseModel | None:
     try:
         text = path.read_text(encoding="utf-8")
         raw = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - safe loader subclass
-        twice = _duplicates(yaml.compose(text, Loader=_YamlLoader))  # noqa: S506
+        tree = yaml.compose(text, Loader=_YamlLoader)  # noqa: S506
+        twice = _duplicates(tree) if tree is not None else []
     except OSError as exc:
         problems.append(Problem(path.name, "", f"cannot be read: {exc.strerror}"))
         return None

@@ -84,6 +84,7 @@ class ReleaseEventRow(Base):
     __table_args__ = (
         Index("ix_release_events_release", "release_id", "id"),
         Index("ix_release_events_kind_at", "kind", "at"),
+        Index("ix_release_events_release_kind", "release_id", "kind"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -135,6 +136,48 @@ class ApprovalRow(Base):
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime]
+
+
+class SurveyRow(Base):
+    """A release's post-release survey, opened once; `closes_at` is fixed when it opens."""
+
+    __tablename__ = "surveys"
+
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True)
+    opened_at: Mapped[datetime]
+    closes_at: Mapped[datetime] = mapped_column(index=True)
+    anonymous: Mapped[bool] = mapped_column(default=False)
+
+
+class SurveyInvitationRow(Base):
+    """Who was asked: the denominator of the response rate."""
+
+    __tablename__ = "survey_invitations"
+    __table_args__ = (UniqueConstraint("release_id", "recipient", name="uq_survey_invitations"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    invited_at: Mapped[datetime]
+
+
+class SurveyAnswerRow(Base):
+    """One person's answer to one question of one release's survey; a changed rating
+    replaces the answer (one per person, release and question)."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        UniqueConstraint("release_id", "respondent", "question_key", name="uq_survey_answers"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    respondent: Mapped[str] = mapped_column(String(64))
+    question_key: Mapped[str] = mapped_column(String(64))
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[datetime]
+    changed_at: Mapped[datetime]
 
 
 class SlackMessageRow(Base):

@@ -19,3 +19,11 @@ APPROVE = "release_approve"
 REJECT = "release_reject"
 REJECT_VIEW = "release_reject_reason"
 FIELD_REASON = "reason"
+
+SURVEY_RATE = "survey_rate"          # action ids are `survey_rate:<question>:<n>`
+SURVEY_COMMENT = "survey_comment"
+SURVEY_COMMENT_VIEW = "survey_comment_view"
+LESSONS = "review_lessons"
+LESSONS_VIEW = "review_lessons_view"
+FIELD_LESSONS = "lessons"
+CLOSE = "release_close"

@@ -8,11 +8,13 @@ from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.service import ReleaseService
+from bot.surveys import SurveyService
 
 
 @dataclass(frozen=True)
 class Services:
     releases: ReleaseService
     approvals: ApprovalService
+    surveys: SurveyService
     catalog: Catalog
     clock: Clock

@@ -94,18 +94,20 @@ class Dispatcher:
             if target.ts is not None:
                 try:
                     await self.gateway.update(target.channel, target.ts, row.text, row.blocks)
-                    ts = target.ts
+                    channel, ts = target.channel, target.ts
                 except MessageGone:
-                    _, ts = await self.gateway.post(row.channel, row.text, row.blocks)
+                    channel, ts = await self.gateway.post(row.channel, row.text, row.blocks)
             else:
-                _, ts = await self.gateway.post(row.channel, row.text, row.blocks)
+                # Slack answers with the conversation it posted in: for a user id, the DM's id,
+                # which is what a later chat.update needs.
+                channel, ts = await self.gateway.post(row.channel, row.text, row.blocks)
         except DeliveryError as exc:
             await self._failed(row, exc)
             return
         now = self.clock()
         async with self.uow() as uow:
             if row.anchor and ts != target.ts:
-                await uow.outbox.set_anchor(row.anchor, row.channel, ts, row.release_id, now)
+                await uow.outbox.set_anchor(row.anchor, channel, ts, row.release_id, now)
             settled = await uow.outbox.finish(
                 row.id, self.worker, state=DeliveryState.SENT.value, sent_at=now,
                 attempts=row.attempts + 1, last_error=None,

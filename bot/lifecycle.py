@@ -64,6 +64,10 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     CLOSED = "closed"
     MESSAGE_FAILED = "message_failed"
+    SURVEY_SENT = "survey_sent"
+    SURVEY_ANSWERED = "survey_answered"
+    REVIEWED = "reviewed"
+    LESSONS_LEARNT = "lessons_learnt"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -26,12 +27,20 @@ class Heartbeat:
         self._running = asyncio.Lock()
         self._again = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._periodic: list[tuple[float, Callable[[], Awaitable[None]], str]] = []
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
+        """A periodic job (surveys coming due, say); one run at a time, errors logged."""
+        self._periodic.append((seconds, job, name))
 
     def start(self) -> None:
         self.scheduler.add_job(
             self.dispatch, "interval", seconds=self.poll_seconds, id=DISPATCH_JOB,
             replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=30,
         )
+        for seconds, job, name in self._periodic:
+            self.scheduler.add_job(_logged(job, name), "interval", seconds=seconds, id=name, replace_existing=True,
+                                   max_instances=1, coalesce=True, misfire_grace_time=60)
         self.scheduler.start()
         self.wake()
 
@@ -76,3 +85,12 @@ class Heartbeat:
                 except Exception:
                     log.exception("outbox dispatch failed; retrying on the next poll")
                     return
+
+
+def _logged(job: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:
+            log.exception("scheduled job %s failed; it runs again on its next turn", name)
+    return run

@@ -79,3 +79,18 @@ def reject_modal(release_id: int, channel_id: str) -> bk.Block:
                          max_length=2000)),
         ],
     }
+
+
+def comment_modal(release_id: int, questions: list[tuple[str, str]]) -> bk.Block:
+    """The survey's text questions, one input each; `questions` are (key, text)."""
+    blocks = [
+        _input(key, text, _text("Your answer", multiline=True, max_length=3000), optional=True)
+        for key, text in questions[:50]
+    ]
+    return {
+        "type": "modal", "callback_id": ids.SURVEY_COMMENT_VIEW,
+        "title": bk.plain(f"REL-{release_id} survey", bk.MODAL_TITLE),
+        "submit": bk.plain("Send", 24), "close": bk.plain("Cancel", 24),
+        "private_metadata": json.dumps({"release_id": release_id}),
+        "blocks": blocks,
+    }

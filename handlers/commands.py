@@ -155,6 +155,24 @@ async def cancel(inv: Invocation, services: Services) -> None:
     await guarded("/release cancel", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
 
 
+@_with_release("/release survey REL-7")
+async def survey(inv: Invocation, services: Services) -> None:
+    await inv.ack()
+    release_id = parse_ref(inv.args[0])
+    assert release_id is not None
+
+    async def work() -> None:
+        release = await services.releases.get(release_id)
+        if release is not None and release.owner != inv.user:
+            await answer(inv.respond, f"Only the release owner, <@{release.owner}>, can send the survey of "
+                                      f"REL-{release_id}; it goes out by itself after the release.")
+            return
+        outcome = await services.surveys.send(release_id, by=inv.user)
+        await answer(inv.respond, outcome.refused or f"The survey of REL-{release_id} is on its way.")
+
+    await guarded("/release survey", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "help": help_,
     "models": models,
@@ -163,6 +181,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "show": show,
     "submit": submit,
     "cancel": cancel,
+    "survey": survey,
 }
 
 

@@ -135,6 +135,11 @@ class OutboxRepository:
         self.enqueued += int(created)
         return created
 
+    async def queued(self, dedupe_key: str) -> bool:
+        """Whether this message was ever queued (whatever became of it)."""
+        stmt = select(exists().where(OutboxRow.dedupe_key == dedupe_key))
+        return bool((await self.session.execute(stmt)).scalar())
+
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
         """Lease due rows to `worker`. SKIP LOCKED lets replicas claim disjoint rows at once;
         an expired lease (a worker that died) makes a row claimable again."""

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import ApprovalRepository, EventRepository, OutboxRepository, ReleaseRepository
+from storage.surveys import SurveyRepository
 
 
 class UnitOfWork:
@@ -19,6 +20,7 @@ class UnitOfWork:
     events: EventRepository
     outbox: OutboxRepository
     approvals: ApprovalRepository
+    surveys: SurveyRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None):
         self._sessions = sessions
@@ -31,6 +33,7 @@ class UnitOfWork:
         self.events = EventRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.approvals = ApprovalRepository(self.session)
+        self.surveys = SurveyRepository(self.session)
         return self
 
     async def __aexit__(

@@ -72,9 +72,27 @@ def catalog() -> Catalog:
     return Catalog.load(MODELS)
 
 
+class MovableClock:
+    """Real time plus an offset that tests advance: "two hours later" without waiting."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
 @pytest.fixture
-def bot(settings: Settings, catalog: Catalog) -> Releasebot:
-    releasebot = build(settings, catalog)
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def bot(settings: Settings, catalog: Catalog, clock: MovableClock) -> Releasebot:
+    releasebot = build(settings, catalog, clock=clock)
     releasebot.heartbeat.poll_seconds = 0.2
     return releasebot
 
@@ -140,6 +158,22 @@ def plan_values(*, model: str = "cab", title: str = "Payments API 2.3", start: d
         "description": {"description": {"type": "plain_text_input", "value": description}},
     }
     return values
+
+
+async def drive(bot: Releasebot, release_id: int, *states: str, by: str = "UBOB") -> None:
+    """Move a release through `states` by storing lifecycle moves directly: a shortcut for
+    tests about what follows a state (surveys, reviews), not about how it is reached."""
+    from bot.lifecycle import Event, EventKind, Moved, State
+
+    for state in states:
+        now = bot.services.clock()
+        async with bot.services.releases.uow() as uow:
+            row = await uow.releases.get(release_id, for_update=True)
+            assert row is not None
+            kind = {"executing": "started", "awaiting_approval": "submitted"}.get(state, state)
+            move = Moved(State(state), Event(EventKind(kind), by, now, {"reason": "test"} if state in
+                                             ("rolled_back", "cancelled", "rejected") else {}))
+            await bot.services.releases.apply(uow, row, move, now)
 
 
 async def plan_release(workspace: Workspace, *, by: str = ALICE, channel: str = CHANNEL,

@@ -19,6 +19,7 @@ import handlers.approvals
 import handlers.commands
 import handlers.events
 import handlers.planning
+import handlers.review
 import handlers.surveys
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
@@ -26,11 +27,13 @@ from bot.clock import Clock, utcnow
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
+from bot.review import ReviewService
 from bot.scheduler import Heartbeat
 from bot.service import ReleaseService
 from bot.slack_directory import SlackDirectory
 from bot.slack_gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
+from bot.templating import Templates
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 
@@ -98,7 +101,9 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     directory = SlackDirectory(client)
     approvals = ApprovalService(releases, directory)
     surveys = SurveyService(releases, directory)
-    services = Services(releases=releases, approvals=approvals, surveys=surveys, catalog=catalog, clock=clock)
+    reviews = ReviewService(releases, Templates(catalog.folder))
+    services = Services(releases=releases, approvals=approvals, surveys=surveys, reviews=reviews,
+                        catalog=catalog, clock=clock)
     dispatcher = Dispatcher(uow, SlackGateway(client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(SURVEY_TICK_SECONDS, surveys.tick, "surveys")
@@ -110,6 +115,6 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         logger=logging.getLogger("releasebot.bolt"),
     )
     for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.surveys,
-                   handlers.events):
+                   handlers.review, handlers.events):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
+from bot.review import ReviewService
 from bot.service import ReleaseService
 from bot.surveys import SurveyService
 
@@ -16,5 +17,6 @@ class Services:
     releases: ReleaseService
     approvals: ApprovalService
     surveys: SurveyService
+    reviews: ReviewService
     catalog: Catalog
     clock: Clock

@@ -94,3 +94,15 @@ def comment_modal(release_id: int, questions: list[tuple[str, str]]) -> bk.Block
         "private_metadata": json.dumps({"release_id": release_id}),
         "blocks": blocks,
     }
+
+
+def lessons_modal(release_id: int, channel_id: str) -> bk.Block:
+    """Lessons learnt for the release review; each submission adds to the record."""
+    return {
+        "type": "modal", "callback_id": ids.LESSONS_VIEW,
+        "title": bk.plain(f"Lessons: REL-{release_id}", bk.MODAL_TITLE),
+        "submit": bk.plain("Add", 24), "close": bk.plain("Cancel", 24),
+        "private_metadata": json.dumps({"release_id": release_id, "channel": channel_id}),
+        "blocks": [_input(ids.FIELD_LESSONS, "What did we learn?",
+                          _text("What went well, what to do differently next time", multiline=True))],
+    }

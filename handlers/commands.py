@@ -173,6 +173,35 @@ async def survey(inv: Invocation, services: Services) -> None:
     await guarded("/release survey", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
 
 
+@_with_release("/release review REL-7")
+async def review(inv: Invocation, services: Services) -> None:
+    await inv.ack()
+    release_id = parse_ref(inv.args[0])
+    assert release_id is not None
+
+    async def work() -> None:
+        outcome = await services.reviews.post(release_id, inv.user, str(inv.command["channel_id"]))
+        if outcome.refused:
+            await answer(inv.respond, outcome.refused)
+        elif not outcome.created:
+            await answer(inv.respond, f"The review of REL-{release_id} was posted before; it is now up to date.")
+
+    await guarded("/release review", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
+@_with_release("/release close REL-7")
+async def close(inv: Invocation, services: Services) -> None:
+    await inv.ack()
+    release_id = parse_ref(inv.args[0])
+    assert release_id is not None
+
+    async def work() -> None:
+        outcome = await services.reviews.close(release_id, inv.user)
+        await answer(inv.respond, outcome.refused or f"REL-{release_id} is closed.")
+
+    await guarded("/release close", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "help": help_,
     "models": models,
@@ -182,6 +211,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "submit": submit,
     "cancel": cancel,
     "survey": survey,
+    "review": review,
+    "close": close,
 }
 
 

@@ -1,0 +1,189 @@
+"""The release review (RPIR): a report built from the release record, lessons learnt, closing.
+
+Every figure in the report is read from the record when it is rendered (events, approvals,
+deliveries, survey answers), never stored a second time; the report is re-rendered and
+updated in place when lessons are added or the release is closed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from statistics import mean
+from typing import Any
+
+from bot import blocks as bk
+from bot import lifecycle
+from bot.lifecycle import OUTCOMES, EventKind, State
+from bot.messages import Rendered, where
+from bot.outbox import Message
+from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
+from bot.review_messages import review_message
+from bot.service import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
+from bot.templating import Templates, safe
+from storage.uow import UnitOfWork
+
+REVIEWABLE = OUTCOMES | {State.CLOSED}
+#: Deliveries that are communications to people, as opposed to cards and requests kept current.
+COMMUNICATION_MARKERS = (":comm:", ":reminder:", ":decision:")
+
+
+def review_anchor(release_id: int) -> str:
+    return f"release:{release_id}:review"
+
+
+class ReviewService:
+    def __init__(self, releases: ReleaseService, templates: Templates):
+        self.releases = releases
+        self.templates = templates
+        releases.hooks.append(self._follow)
+
+    async def post(self, release_id: int, user: str, channel: str) -> Outcome:
+        """Post the review in `channel` (or bring the posted one up to date)."""
+        now = self.releases.clock()
+        async with self.releases.uow() as uow:
+            row = await uow.releases.get(release_id, for_update=True)
+            if row is None:
+                return Outcome(refused=no_such_release(release_id))
+            release = ReleaseRecord.from_row(row)
+            if release.state not in REVIEWABLE:
+                return Outcome(refused=f"{release.ref} is {release.state.label}: a review is for releases that "
+                                       "were released, failed or rolled back.")
+            first = not await _reviewed(uow, release.id)
+            if first:
+                await uow.events.append(release.id, EventKind.REVIEWED.value, user, now, {"channel": channel})
+            rendered = await self.render(uow, release)
+            existing = await uow.outbox.anchor(review_anchor(release.id))
+            if existing is None:
+                await Message.post(channel=channel, rendered=rendered, anchor=review_anchor(release.id),
+                                   dedupe_key=f"{release.ref}:review:post", release_id=release.id,
+                                   notify_user=user).enqueue(uow, now)
+            else:
+                await self._update(uow, release, rendered, now)
+        return Outcome(release=release, created=first)
+
+    async def add_lessons(self, release_id: int, user: str, text: str) -> Outcome:
+        now = self.releases.clock()
+        async with self.releases.uow() as uow:
+            row = await uow.releases.get(release_id, for_update=True)
+            if row is None:
+                return Outcome(refused=no_such_release(release_id))
+            release = ReleaseRecord.from_row(row)
+            if user != release.owner:
+                return Outcome(refused=f"Only the release owner, <@{release.owner}>, adds the lessons learnt "
+                                       f"of {release.ref}.")
+            await uow.events.append(release.id, EventKind.LESSONS_LEARNT.value, user, now, {"text": text.strip()})
+            await self._update(uow, release, await self.render(uow, release), now)
+        return Outcome(release=release)
+
+    async def close(self, release_id: int, user: str) -> Outcome:
+        now = self.releases.clock()
+        try:
+            async with self.releases.uow() as uow:
+                row = await uow.releases.get(release_id, for_update=True)
+                if row is None:
+                    return Outcome(refused=no_such_release(release_id))
+                release = ReleaseRecord.from_row(row)
+                roles = frozenset({lifecycle.Role.OWNER}) if user == release.owner else frozenset()
+                decision = lifecycle.close(release.snapshot, lifecycle.Actor(user, roles),
+                                           await _reviewed(uow, release.id), now)
+                return as_outcome(await self.releases.apply(uow, row, decision, now))
+        except Conflict as exc:
+            return Outcome(refused=str(exc))
+
+    async def _follow(self, uow: UnitOfWork, release: ReleaseRecord, event: lifecycle.Event, now: datetime) -> None:
+        """A posted review shows the release closed (or rolled back) once it is."""
+        if event.kind in (EventKind.CLOSED, EventKind.ROLLED_BACK) and await uow.outbox.anchor(
+                review_anchor(release.id)):
+            await self._update(uow, release, await self.render(uow, release), now)
+
+    async def _update(self, uow: UnitOfWork, release: ReleaseRecord, rendered: Rendered, now: datetime) -> None:
+        stamp = int(now.timestamp() * 1000)
+        await Message.update(channel=release.channel_id, rendered=rendered, anchor=review_anchor(release.id),
+                             dedupe_key=f"{release.ref}:review:at{stamp}", release_id=release.id).enqueue(uow, now)
+
+    async def render(self, uow: UnitOfWork, release: ReleaseRecord) -> Rendered:
+        context = await self._context(uow, release)
+        return review_message(release, self.templates.render("review", **context))
+
+    async def _context(self, uow: UnitOfWork, release: ReleaseRecord) -> dict[str, Any]:
+        events = [EventRecord.from_row(e) for e in await uow.events.for_release(release.id)]
+        approvals = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
+        model = self.releases.catalog.get(release.model_key)
+        first = _first_by_kind(events)
+        started = first.get(EventKind.STARTED)
+        ended = first.get(EventKind.RELEASED) or first.get(EventKind.FAILED)
+        outcome_event = next((e for e in reversed(events) if e.kind in (EventKind.RELEASED, EventKind.FAILED,
+                                                                          EventKind.ROLLED_BACK)), None)
+        rollback = first.get(EventKind.ROLLED_BACK)
+        return {
+            "outcome": str(outcome_event.kind).replace("_", " ") if outcome_event else release.state.label,
+            "closed": release.state is State.CLOSED,
+            "planned_start": safe(bk.slack_date(release.planned_start)),
+            "planned_end": safe(bk.slack_date(release.planned_end)),
+            "actual_start": safe(bk.slack_date(started.at)) if started else None,
+            "actual_end": safe(bk.slack_date(ended.at)) if ended else None,
+            "delay": _delay(started.at - release.planned_start) if started else None,
+            "quorum": model.approval.quorum if model else "?",
+            "approvals": [{"who": safe(bk.user(a.approver)), "decision": "approved" if a.approved else "rejected",
+                           "at": safe(bk.slack_date(a.at)), "reason": a.reason} for a in approvals],
+            "verifications": [_verification(e) for e in events if e.kind is EventKind.VERIFICATION_RECORDED],
+            "communications": [
+                {"what": d.dedupe_key.split(":", 1)[1], "where": safe(where(d.channel)),
+                 "at": safe(bk.slack_date(d.sent_at))}
+                for d in await uow.outbox.for_release(release.id)
+                if d.state == "sent" and d.sent_at and d.method == "post"
+                and any(m in d.dedupe_key for m in COMMUNICATION_MARKERS)
+            ],
+            "rollback": {"who": safe(bk.user(rollback.actor or "")), "at": safe(bk.slack_date(rollback.at)),
+                         "reason": str(rollback.data.get("reason", ""))} if rollback else None,
+            "survey": await self._survey(uow, release),
+            "lessons": [{"text": str(e.data.get("text", "")), "who": safe(bk.user(e.actor or "")),
+                         "at": safe(bk.slack_date(e.at))} for e in events if e.kind is EventKind.LESSONS_LEARNT],
+        }
+
+    async def _survey(self, uow: UnitOfWork, release: ReleaseRecord) -> dict[str, Any] | None:
+        survey = await uow.surveys.get(release.id)
+        if survey is None:
+            return None
+        invitations = await uow.surveys.invitations(release.id)
+        answers = await uow.surveys.answers(release.id)
+        ratings = [a.rating for a in answers if a.rating is not None]
+        counts = Counter(ratings)
+        return {
+            "recipients": len(invitations),
+            "respondents": len({a.respondent for a in answers}),
+            "average": mean(ratings) if ratings else None,
+            "distribution": {n: counts.get(n, 0) for n in range(1, 6)},
+            "comments": [{"text": a.text, "who": None if survey.anonymous else safe(bk.user(a.respondent))}
+                         for a in answers if a.text],
+        }
+
+
+async def _reviewed(uow: UnitOfWork, release_id: int) -> bool:
+    return any(e.kind == EventKind.REVIEWED.value for e in await uow.events.for_release(release_id))
+
+
+def _first_by_kind(events: list[EventRecord]) -> dict[EventKind | str, EventRecord]:
+    first: dict[EventKind | str, EventRecord] = {}
+    for event in events:
+        first.setdefault(event.kind, event)
+    return first
+
+
+def _verification(event: EventRecord) -> dict[str, Any]:
+    data = event.data
+    passed = data.get("passed", data.get("outcome") == "pass")
+    return {"criterion": str(data.get("criterion", "a criterion")), "outcome": "passed" if passed else "failed",
+            "who": safe(bk.user(event.actor or "")), "at": safe(bk.slack_date(event.at)),
+            "note": data.get("note")}
+
+
+def _delay(delta: Any) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes == 0:
+        return "on time"
+    sign = "late" if minutes > 0 else "early"
+    minutes = abs(minutes)
+    hours, minutes = divmod(minutes, 60)
+    return (f"{hours}h {minutes}m" if hours else f"{minutes}m") + f" {sign}"

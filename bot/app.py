@@ -40,7 +40,8 @@ from storage.uow import UnitOfWorkFactory
 log = logging.getLogger("releasebot")
 
 EVENTS_PATH = "/slack/events"
-SURVEY_TICK_SECONDS = 30.0
+#: How often surveys and approval reminders that have come due are looked for.
+TICK_SECONDS = 30.0
 
 
 @dataclass
@@ -106,7 +107,8 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
                         catalog=catalog, clock=clock)
     dispatcher = Dispatcher(uow, SlackGateway(client), clock)
     heartbeat = Heartbeat(dispatcher)
-    heartbeat.every(SURVEY_TICK_SECONDS, surveys.tick, "surveys")
+    heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
+    heartbeat.every(TICK_SECONDS, approvals.remind, "approval-reminders")
     uow.on_commit = heartbeat.wake
     bolt = AsyncApp(
         client=client,

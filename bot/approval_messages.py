@@ -84,3 +84,12 @@ def owner_notice(release: ReleaseRecord, decisions: Sequence[ApprovalRecord]) ->
         text = (f":white_check_mark: {release.ref} {bk.escape(release.title)} is approved "
                 f"({len(approvals)} of {len(approvals)}: {_names(approvals)}).")
     return Rendered(bk.message_text(text), [bk.section(text)])
+
+
+def approval_reminder(release: ReleaseRecord, model: ReleaseModel, waiting: str) -> Rendered:
+    """A nudge to an approver who has not answered; the buttons stay on the request."""
+    text = (f":bell: {release.ref} *{bk.escape(release.title)}* has been waiting for your approval for {waiting}. "
+            f"Approve or reject it on the request in <#{model.approval.channel}>.")
+    context = f"Planned window: {window(release)} · requested by {bk.user(release.owner)}"
+    blocks = [bk.section(text), bk.context(context)]
+    return Rendered(bk.message_text(text), blocks)

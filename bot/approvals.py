@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot import lifecycle
-from bot.approval_messages import approval_anchor, approval_request, owner_notice
-from bot.catalog import ReleaseModel
+from bot.approval_messages import approval_anchor, approval_reminder, approval_request, owner_notice
+from bot.catalog import ReleaseModel, format_duration
 from bot.directory import Directory, resolve
 from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, Role, State
 from bot.outbox import Message
@@ -96,6 +96,39 @@ class ApprovalService:
         assert release is not None
         decision = lifecycle.reject(release.snapshot, actor, model.approval.rules, "a reason", self.releases.clock())
         return decision.reason if isinstance(decision, Refused) else None
+
+    async def remind(self) -> None:
+        """Scheduled: nudge approvers who have not answered, once per `remind_every` waited."""
+        now = self.releases.clock()
+        for model in self.releases.catalog:
+            every = model.approval.remind_every
+            if every is None:
+                continue
+            async with self.releases.uow() as uow:
+                waiting = await uow.approvals.awaiting_since(model.key)
+            if not waiting:
+                continue
+            approvers = await self.approvers(model)
+            for release_id, submitted_at in waiting:
+                turn = int((now - submitted_at) / every)
+                if turn >= 1:
+                    await self._nudge(release_id, model, approvers, turn, now)
+
+    async def _nudge(self, release_id: int, model: ReleaseModel, approvers: frozenset[str], turn: int,
+                     now: datetime) -> None:
+        async with self.releases.uow() as uow:
+            row = await uow.releases.get(release_id)
+            if row is None or row.state != State.AWAITING_APPROVAL.value:
+                return
+            release = ReleaseRecord.from_row(row)
+            decided = {a.approver for a in await uow.approvals.for_release(release_id)}
+            waited = format_duration(model.approval.remind_every * turn) if model.approval.remind_every else ""
+            for approver in sorted(approvers - decided):
+                if approver == release.owner and not model.approval.self_approval:
+                    continue
+                await Message.post(channel=approver, rendered=approval_reminder(release, model, waited),
+                                   dedupe_key=f"{release.ref}:approval-reminder:{turn}:{approver}",
+                                   release_id=release.id).enqueue(uow, now)
 
     async def _decide(self, release_id: int, decide: object, now: datetime,
                       record: tuple[str, str, str | None] | None = None) -> Outcome:

@@ -108,6 +108,20 @@ class ApprovalRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
+    async def awaiting_since(self, model_key: str) -> list[tuple[int, datetime]]:
+        """Releases of a model awaiting approval, with when they were (last) submitted."""
+        submitted = (
+            select(ReleaseEventRow.release_id, func.max(ReleaseEventRow.at).label("at"))
+            .where(ReleaseEventRow.kind == "submitted").group_by(ReleaseEventRow.release_id).subquery()
+        )
+        result = await self.session.execute(
+            select(ReleaseRow.id, submitted.c.at)
+            .join(submitted, submitted.c.release_id == ReleaseRow.id)
+            .where(ReleaseRow.model_key == model_key, ReleaseRow.state == "awaiting_approval")
+            .order_by(ReleaseRow.id)
+        )
+        return [(int(row[0]), _aware(row[1])) for row in result.all()]
+
     async def add(self, release_id: int, approver: str, decision: str, at: datetime,
                   reason: str | None = None) -> bool:
         """Record a decision; False when this person had already decided (the unique key says so)."""

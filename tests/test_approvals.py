@@ -7,7 +7,7 @@ import asyncio
 
 from bot.app import Releasebot
 from tests.blockkit_lint import lint_calls
-from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, eventually, plan_release, settle
+from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, MovableClock, eventually, plan_release, settle
 from tests.fake_slack import Call, FakeSlack
 from tests.workspace import Workspace
 
@@ -233,3 +233,25 @@ def _card(slack: FakeSlack, release_id: int) -> tuple[str, str]:
 
 async def _is(bot: Releasebot, release_id: int, state: str) -> bool:
     return await state_of(bot, release_id) == state
+
+
+async def test_approvers_who_have_not_answered_are_nudged_every_remind_every(
+    workspace: Workspace, bot: Releasebot, slack: FakeSlack, clock: MovableClock
+) -> None:
+    release_id, request = await submitted(workspace)  # cab: remind_every 4h
+    await workspace.click("Approve", on=request, by=BOB)
+    await slack.wait_for(lambda: "1 of 2" in request_now(slack, request).mrkdwn())
+
+    async def tick(**delta: float) -> list[str]:
+        clock.advance(**delta)
+        await bot.services.approvals.remind()
+        await settle(bot)
+        return sorted(c["channel"] for c in slack.posts() if "waiting for your approval" in c.text)
+
+    assert await tick(hours=3) == []
+    assert await tick(hours=1, minutes=1) == [CAROL, DAVE]   # BOB answered; ALICE requested it
+    assert await tick(minutes=30) == [CAROL, DAVE]            # once per turn, however often it runs
+    assert await tick(hours=4) == [CAROL, CAROL, DAVE, DAVE]
+    await workspace.click("Approve", on=request_now(slack, request), by=CAROL)
+    await eventually(lambda: _is(bot, release_id, "approved"))
+    assert await tick(hours=8) == [CAROL, CAROL, DAVE, DAVE]  # decided: no more nudges

@@ -19,3 +19,7 @@ APPROVE = "release_approve"
 REJECT = "release_reject"
 REJECT_VIEW = "release_reject_reason"
 FIELD_REASON = "reason"
+
+VERIFY = "release_verify"
+START = "release_start"
+VERIFY_VIEW = "release_verify_checklist"

@@ -10,7 +10,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.repositories import ApprovalRepository, EventRepository, OutboxRepository, ReleaseRepository
+from storage.repositories import (
+    ApprovalRepository,
+    EventRepository,
+    OutboxRepository,
+    ReleaseRepository,
+    VerificationRepository,
+)
 
 
 class UnitOfWork:
@@ -19,6 +25,7 @@ class UnitOfWork:
     events: EventRepository
     outbox: OutboxRepository
     approvals: ApprovalRepository
+    verifications: VerificationRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None):
         self._sessions = sessions
@@ -31,6 +38,7 @@ class UnitOfWork:
         self.events = EventRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.approvals = ApprovalRepository(self.session)
+        self.verifications = VerificationRepository(self.session)
         return self
 
     async def __aexit__(

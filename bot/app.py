@@ -19,6 +19,7 @@ import handlers.approvals
 import handlers.commands
 import handlers.events
 import handlers.planning
+import handlers.verification
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
@@ -29,6 +30,7 @@ from bot.scheduler import Heartbeat
 from bot.service import ReleaseService
 from bot.slack_directory import SlackDirectory
 from bot.slack_gateway import SlackGateway, web_client
+from bot.verification import VerificationService
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 
@@ -92,8 +94,11 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
     releases = ReleaseService(uow, catalog, clock)
-    approvals = ApprovalService(releases, SlackDirectory(client))
-    services = Services(releases=releases, approvals=approvals, catalog=catalog, clock=clock)
+    directory = SlackDirectory(client)
+    approvals = ApprovalService(releases, directory)
+    verification = VerificationService(releases, directory)
+    services = Services(releases=releases, approvals=approvals, verification=verification, catalog=catalog,
+                        clock=clock)
     dispatcher = Dispatcher(uow, SlackGateway(client), clock)
     heartbeat = Heartbeat(dispatcher)
     uow.on_commit = heartbeat.wake
@@ -103,6 +108,7 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=logging.getLogger("releasebot.bolt"),
     )
-    for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.events):
+    for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.verification,
+                   handlers.events):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

@@ -8,11 +8,13 @@ from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.service import ReleaseService
+from bot.verification import VerificationService
 
 
 @dataclass(frozen=True)
 class Services:
     releases: ReleaseService
     approvals: ApprovalService
+    verification: VerificationService
     catalog: Catalog
     clock: Clock

@@ -26,7 +26,7 @@ from bot.records import ReleaseRecord, VerificationRecord
 PAGE_SIZE = 10
 #: private_metadata may hold 3000 characters; the marks drop who and when before exceeding it.
 METADATA_LIMIT = 2900
-OUTCOME, NOTE, EVIDENCE = "o", "n", "e"
+CRITERION, OUTCOME, NOTE, EVIDENCE = "c", "o", "n", "e"
 PASS, FAIL = "pass", "fail"
 STAGE_LABEL = {Stage.COMPONENTS: "Components", Stage.PROCEDURES: "Procedures", Stage.RELEASE: "Release"}
 _LINKABLE = re.compile(r"https?://[^\s<>|]+", re.IGNORECASE)
@@ -147,7 +147,8 @@ def checklist_view(modal: ChecklistModal, model: ReleaseModel) -> bk.Block:
     for index in modal.indices:
         item = listed[index] if index < len(listed) else Item(Stage.RELEASE, "?")
         mark = modal.marks[index]
-        blocks.append(bk.section(f"*{STAGE_LABEL[item.stage]}* · {bk.escape(item.criterion)}\n{mark.describe()}"))
+        blocks.append(bk.section(f"*{STAGE_LABEL[item.stage]}* · {bk.escape(item.criterion)}\n{mark.describe()}",
+                                 block_id=field_id(index, CRITERION)))
         blocks.append(_input(field_id(index, OUTCOME), "Outcome", {
             "type": "radio_buttons",
             "options": [{"text": bk.plain("Pass", 75), "value": PASS}, {"text": bk.plain("Fail", 75), "value": FAIL}],

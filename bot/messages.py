@@ -185,17 +185,18 @@ def describe_event(event: EventRecord) -> str:
             outcome = "passed" if data.get("passed") else "failed"
             return f"{bk.escape(str(data.get('criterion', 'a criterion')))} {outcome}, recorded by {who}"
         case EventKind.READY:
-            why = bk.escape(str(data["reason"])) if data.get("reason") else "every pre-execution check passed"
-            return f"ready: {why} ({who})"
+            if data.get("reason"):
+                return f"ready: {bk.escape(str(data['reason']))} (noted by {who})"
+            return f"ready: every pre-execution check passed (the last recorded by {who})"
         case EventKind.NOT_READY:
-            return f"no longer ready: {bk.escape(str(data.get('criterion', 'a check')))} failed ({who})"
+            return f"no longer ready: {bk.escape(str(data.get('criterion', 'a check')))} failed (recorded by {who})"
         case EventKind.STARTED:
             return f"execution started by {who}"
         case EventKind.RELEASED:
-            return f"released: every release check passed ({who})"
+            return f"released: every release check passed (the last recorded by {who})"
         case EventKind.FAILED:
-            failed = ", ".join(bk.escape(str(c)) for c in data.get("criteria", []))
-            return f"failed: {failed or 'a release check'} failed ({who})"
+            failed = ", ".join(bk.escape(str(c)) for c in data.get("criteria", [])) or "a release check"
+            return f"failed release verification: {failed} (recorded by {who})"
         case EventKind.MESSAGE_FAILED:
             return f"a message to {where(str(data.get('channel')))} could not be sent: `{data.get('error')}`"
         case EventKind.CANCELLED | EventKind.ROLLED_BACK:

@@ -27,7 +27,7 @@ from bot.verification_messages import (
     loading_view,
     notice_view,
 )
-from handlers.common import answer, guarded
+from handlers.common import OUR_FAULT, answer, guarded
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,11 @@ async def open_checklist(services: Services, client: AsyncWebClient, respond: As
     except TimeoutError:
         opened = await client.views_open(trigger_id=trigger_id, view=loading_view(release_id))
         view_id = opened["view"]["id"]
-        result = await task
+        try:
+            result = await task
+        except Exception:
+            await client.views_update(view_id=view_id, view=notice_view(release_id, OUR_FAULT))
+            raise
         if isinstance(result, str):
             await client.views_update(view_id=view_id, view=notice_view(release_id, result))
             await answer(respond, result)

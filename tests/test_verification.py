@@ -103,7 +103,9 @@ async def test_a_failed_smoke_test_leads_to_failed_and_a_recorded_rollback(
                  "<https://grafana.example/d/refunds?from=now-1h|evidence>"):
         assert line in shown
     assert shown.count("<!date^") >= 3 + 6  # each outcome and each event says when
-    assert "failed: Smoke tests pass failed (<@UCAROL>)" in shown
+    assert "failed release verification: Smoke tests pass (recorded by <@UCAROL>)" in shown
+    assert "ready: every pre-execution check passed (the last recorded by <@UALICE>)" in shown
+    assert "execution started by <@UALICE>" in shown
     assert "rolled back by <@UALICE>: Refunds time out; restored 2.2" in shown
     events = (await details(bot, release_id)).events
     assert events[-1].data == {"reason": "Refunds time out; restored 2.2", "from": "failed"}

@@ -4,6 +4,7 @@ ALICE plans and owns, BOB and the CAB group of CAROL and DAVE approve, EVE looks
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from bot.app import Releasebot
@@ -263,3 +264,24 @@ async def test_the_checklist_opens_in_time_when_the_approvers_are_slow_to_look_u
     assert opened.at - asked < 3  # within the trigger_id's 3 s
     updated = (await slack.wait_for_calls("views.update", 1))[0]
     assert list(criteria_of(updated["view"])) == [SIGNED, REHEARSED]
+
+
+async def test_two_verifiers_finishing_at_once_make_one_release_ready(workspace: Workspace, bot: Releasebot,
+                                                                     slack: FakeSlack) -> None:
+    release_id, card = await approved(workspace, bot)
+    first = await open_checklist(workspace, release_id, by=ALICE)
+    second = await open_checklist(workspace, release_id, by=BOB)
+    await asyncio.gather(record(workspace, first, {SIGNED: "pass"}, by=ALICE),
+                         record(workspace, second, {REHEARSED: "pass"}, by=BOB))
+    await reaches(bot, release_id, "ready")
+    await settle(bot)
+    kinds = [e.kind for e in (await details(bot, release_id)).events]
+    assert kinds.count("ready") == 1 and kinds.count("verification_recorded") == 2
+
+    answers = await asyncio.gather(*(workspace.click("Start", on=card_now(slack, card), by=who)
+                                     for who in (ALICE, BOB, CAROL)))
+    assert all(a.status == 200 for a in answers)
+    await reaches(bot, release_id, "executing")
+    await slack.wait_for(lambda: len([r for r in slack.responses() if "execution cannot start" in r.text]) == 2)
+    await settle(bot)
+    assert [e.kind for e in (await details(bot, release_id)).events].count("started") == 1

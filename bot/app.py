@@ -21,6 +21,7 @@ import handlers.events
 import handlers.planning
 import handlers.review
 import handlers.surveys
+import handlers.verification
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
@@ -34,6 +35,7 @@ from bot.slack_directory import SlackDirectory
 from bot.slack_gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
 from bot.templating import Templates
+from bot.verification import VerificationService
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 
@@ -101,10 +103,11 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     releases = ReleaseService(uow, catalog, clock)
     directory = SlackDirectory(client)
     approvals = ApprovalService(releases, directory)
+    verification = VerificationService(releases, directory)
     surveys = SurveyService(releases, directory)
     reviews = ReviewService(releases, Templates(catalog.folder))
-    services = Services(releases=releases, approvals=approvals, surveys=surveys, reviews=reviews,
-                        catalog=catalog, clock=clock)
+    services = Services(releases=releases, approvals=approvals, verification=verification, surveys=surveys,
+                        reviews=reviews, catalog=catalog, clock=clock)
     dispatcher = Dispatcher(uow, SlackGateway(client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
@@ -116,7 +119,7 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=logging.getLogger("releasebot.bolt"),
     )
-    for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.surveys,
-                   handlers.review, handlers.events):
+    for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.verification,
+                   handlers.surveys, handlers.review, handlers.events):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

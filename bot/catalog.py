@@ -79,10 +79,15 @@ class ApprovalPolicy(_Strict):
                              approvers=tuple(self.approvers))
 
 
+#: A criterion names a check, not a procedure: it is a key of the verification record
+#: (and of its unique index), so it is kept to a line.
+Criterion = Annotated[str, Field(min_length=1, max_length=300)]
+
+
 class VerificationCriteria(_Strict):
-    components: list[Annotated[str, Field(min_length=1)]] = []
-    procedures: list[Annotated[str, Field(min_length=1)]] = []
-    release: list[Annotated[str, Field(min_length=1)]] = []
+    components: list[Criterion] = []
+    procedures: list[Criterion] = []
+    release: list[Criterion] = []
 
     def for_stage(self, stage: Stage) -> list[str]:
         return list(getattr(self, stage.value))

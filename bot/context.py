@@ -10,6 +10,7 @@ from bot.clock import Clock
 from bot.review import ReviewService
 from bot.service import ReleaseService
 from bot.surveys import SurveyService
+from bot.verification import VerificationService
 
 
 @dataclass(frozen=True)
@@ -18,5 +19,6 @@ class Services:
     approvals: ApprovalService
     surveys: SurveyService
     reviews: ReviewService
+    verification: VerificationService
     catalog: Catalog
     clock: Clock

@@ -259,13 +259,33 @@ def verify(
     return Stayed(fact)
 
 
+def become_ready(release: Release, missing: Sequence[str], why: str, now: datetime,
+                 actor: str | None = None) -> Decision:
+    """An approved release is ready when nothing is left to pass before execution, even with
+    no outcome being recorded now: its release model asks for no pre-execution checks (nobody
+    can verify nothing, so waiting for a verification would strand it), or the checks it
+    asks for stand passed already. `why` goes into the event; `actor` is whoever asked, or
+    None when releasebot noticed (on approval)."""
+    if release.state is not State.APPROVED:
+        return _wrong_state(release, "approved, so it cannot become ready")
+    if missing:
+        return Refused(f"{release.ref} is not ready: still to pass: {', '.join(missing)}.")
+    return Moved(State.READY, Event(EventKind.READY, actor, now, {"reason": why}))
+
+
 def start(release: Release, actor: Actor, missing: Sequence[str], now: datetime) -> Decision:
-    """Start execution. `missing` lists the pre-execution criteria not (yet) passed."""
+    """Start execution. `missing` lists the pre-execution criteria not (yet) passed.
+
+    Only a ready release starts: an approved one with nothing missing becomes ready first
+    (`become_ready`), so that the record always says why execution was allowed.
+    """
     if not (actor.has(Role.OWNER) or actor.has(Role.APPROVER)):
         return Refused(f"Only the release owner or the approvers of *{release.model_key}* can start {release.ref}.")
-    if release.state is State.APPROVED or (release.state is State.READY and missing):
-        listed = ", ".join(missing) if missing else "the pre-execution checks"
-        return Refused(f"{release.ref} is not ready to start: still to pass: {listed}.")
+    if release.state in (State.APPROVED, State.READY) and missing:
+        return Refused(f"{release.ref} is not ready to start: still to pass: {', '.join(missing)}.")
+    if release.state is State.APPROVED:
+        return Refused(f"{release.ref} is not ready to start: it is approved but not yet ready; "
+                       f"`/release verify {release.ref}` shows what is left to verify.")
     if release.state is not State.READY:
         return _wrong_state(release, "ready, so execution cannot start")
     return Moved(State.EXECUTING, Event(EventKind.STARTED, actor.user_id, now))

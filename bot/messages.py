@@ -13,7 +13,8 @@ from bot import actions as ids
 from bot import blocks as bk
 from bot.catalog import Catalog, ReleaseModel
 from bot.lifecycle import EventKind, State
-from bot.records import EventRecord, ReleaseDetails, ReleaseRecord
+from bot.records import EventRecord, ReleaseDetails, ReleaseRecord, VerificationRecord
+from bot.verification_messages import outcome_lines, progress_lines
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def components_text(components: Sequence[str], limit: int = 20) -> str:
     return shown + (f" and {len(components) - limit} more" if len(components) > limit else "")
 
 
-def release_card(release: ReleaseRecord, model: ReleaseModel | None) -> Rendered:
+def release_card(release: ReleaseRecord, model: ReleaseModel | None,
+                 verifications: Sequence[VerificationRecord] = ()) -> Rendered:
     """The one message per release that shows where it stands, updated in place."""
     model_name = bk.escape(model.name) if model else f"`{release.model_key}` (no longer in the catalog)"
     fields = [
@@ -71,6 +73,9 @@ def release_card(release: ReleaseRecord, model: ReleaseModel | None) -> Rendered
     blocks = [bk.header(f"{release.ref} · {release.title}"), bk.fields_section(fields)]
     if release.description:
         blocks.append(bk.section(bk.escape(release.description)))
+    progress = progress_lines(release, model, verifications)
+    if progress:
+        blocks.append(bk.section("\n".join(progress)))
     buttons = card_buttons(release)
     if buttons:
         blocks.append(bk.actions(*buttons, block_id=f"card:{release.id}"))
@@ -84,6 +89,10 @@ def card_buttons(release: ReleaseRecord) -> list[bk.Block]:
     value = str(release.id)
     if release.state is State.PLANNED:
         return [bk.button("Submit for approval", ids.SUBMIT, value, style="primary")]
+    if release.state is State.READY:
+        return [bk.button("Start", ids.START, value, style="primary"), bk.button("Verify", ids.VERIFY, value)]
+    if release.state in (State.APPROVED, State.EXECUTING):
+        return [bk.button("Verify", ids.VERIFY, value, style="primary")]
     return []
 
 
@@ -175,6 +184,19 @@ def describe_event(event: EventRecord) -> str:
         case EventKind.VERIFICATION_RECORDED:
             outcome = "passed" if data.get("passed") else "failed"
             return f"{bk.escape(str(data.get('criterion', 'a criterion')))} {outcome}, recorded by {who}"
+        case EventKind.READY:
+            if data.get("reason"):
+                return f"ready: {bk.escape(str(data['reason']))} (noted by {who})"
+            return f"ready: every pre-execution check passed (the last recorded by {who})"
+        case EventKind.NOT_READY:
+            return f"no longer ready: {bk.escape(str(data.get('criterion', 'a check')))} failed (recorded by {who})"
+        case EventKind.STARTED:
+            return f"execution started by {who}"
+        case EventKind.RELEASED:
+            return f"released: every release check passed (the last recorded by {who})"
+        case EventKind.FAILED:
+            failed = ", ".join(bk.escape(str(c)) for c in data.get("criteria", [])) or "a release check"
+            return f"failed release verification: {failed} (recorded by {who})"
         case EventKind.MESSAGE_FAILED:
             return f"a message to {where(str(data.get('channel')))} could not be sent: `{data.get('error')}`"
         case EventKind.CANCELLED | EventKind.ROLLED_BACK:
@@ -185,12 +207,18 @@ def describe_event(event: EventRecord) -> str:
 
 def release_record(details: ReleaseDetails, model: ReleaseModel | None, max_events: int = 60) -> Rendered:
     """The release record for `/release show`: the card, then its history."""
-    card = release_card(details.release, model)
+    card = release_card(details.release, model, details.verifications)
     blocks = [block for block in card.blocks if block["type"] != "actions"][:-1]
     events = details.events
     lines = [f"{bk.slack_date(e.at)} · {describe_event(e)}" for e in events[-max_events:]]
     if len(events) > max_events:
         lines.insert(0, f"_{len(events) - max_events} earlier events not shown_")
+    if details.verifications:
+        outcomes = outcome_lines(details.verifications)
+        if len(outcomes) > max_events:
+            outcomes = [f"_{len(outcomes) - max_events} earlier outcomes not shown_", *outcomes[-max_events:]]
+        blocks.append(bk.section("*Verification outcomes*"))
+        blocks.extend(bk.section(chunk) for chunk in _chunks(outcomes))
     blocks.append(bk.section("*History*"))
     blocks.extend(bk.section(chunk) for chunk in _chunks(lines))
     failed = [d for d in details.deliveries if d.state == "failed"]

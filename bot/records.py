@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.lifecycle import EventKind, Release, State
-from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow
+from bot.lifecycle import EventKind, Release, Stage, State
+from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow, VerificationRow
 
 _REF = re.compile(r"^(?:rel-?)?(\d{1,12})$", re.IGNORECASE)
 
@@ -95,6 +95,24 @@ class ApprovalRecord:
 
 
 @dataclass(frozen=True)
+class VerificationRecord:
+    """One recorded outcome of a verification criterion: who said pass or fail, when, and why."""
+
+    stage: Stage
+    criterion: str
+    passed: bool
+    note: str | None
+    evidence_url: str | None
+    by: str
+    at: datetime
+
+    @classmethod
+    def from_row(cls, row: VerificationRow) -> VerificationRecord:
+        return cls(Stage(row.stage), row.criterion, row.outcome == "pass", row.note, row.evidence_url,
+                   row.verified_by, row.verified_at)
+
+
+@dataclass(frozen=True)
 class DeliveryRecord:
     """A message of the release's outbox, as shown on the release record."""
 
@@ -119,3 +137,4 @@ class ReleaseDetails:
     events: list[EventRecord]
     deliveries: list[DeliveryRecord]
     approvals: list[ApprovalRecord] = field(default_factory=list)
+    verifications: list[VerificationRecord] = field(default_factory=list)

@@ -6,7 +6,7 @@ happen, then store the new state, its event and the messages it causes in one co
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,7 +17,14 @@ from bot.clock import Clock, utcnow
 from bot.lifecycle import Event, EventKind, Moved, Refused, State, Stayed
 from bot.messages import Rendered, release_card
 from bot.outbox import CHANNEL_ERRORS, Message, card_anchor
-from bot.records import ApprovalRecord, DeliveryRecord, EventRecord, ReleaseDetails, ReleaseRecord
+from bot.records import (
+    ApprovalRecord,
+    DeliveryRecord,
+    EventRecord,
+    ReleaseDetails,
+    ReleaseRecord,
+    VerificationRecord,
+)
 from storage.tables import ReleaseRow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -120,11 +127,13 @@ class ReleaseService:
             events = await uow.events.for_release(release_id)
             deliveries = await uow.outbox.for_release(release_id)
             approvals = await uow.approvals.for_release(release_id)
+            verifications = await uow.verifications.for_release(release_id)
             return ReleaseDetails(
                 ReleaseRecord.from_row(row),
                 [EventRecord.from_row(e) for e in events],
                 [DeliveryRecord.from_row(d) for d in deliveries],
                 [ApprovalRecord.from_row(a) for a in approvals],
+                [VerificationRecord.from_row(v) for v in verifications],
             )
 
     async def list(
@@ -158,8 +167,8 @@ class ReleaseService:
 
     # -- shared by the use cases of later capabilities -------------------------------------
 
-    def render_card(self, release: ReleaseRecord) -> Rendered:
-        return release_card(release, self.catalog.get(release.model_key))
+    def render_card(self, release: ReleaseRecord, verifications: Sequence[VerificationRecord] = ()) -> Rendered:
+        return release_card(release, self.catalog.get(release.model_key), verifications)
 
     async def _post_card(self, uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> None:
         card = self.render_card(release)
@@ -173,8 +182,10 @@ class ReleaseService:
         row = await uow.releases.get(release_id)
         assert row is not None
         release = ReleaseRecord.from_row(row)
+        verifications = [VerificationRecord.from_row(v) for v in await uow.verifications.for_release(release_id)]
         await Message.update(
-            channel=release.channel_id, rendered=self.render_card(release), anchor=card_anchor(release.id),
+            channel=release.channel_id, rendered=self.render_card(release, verifications),
+            anchor=card_anchor(release.id),
             dedupe_key=f"{release.ref}:card:v{release.version}", release_id=release.id,
             notify_user=release.owner,
         ).enqueue(uow, now)

@@ -17,6 +17,7 @@ from bot.lifecycle import State
 from bot.records import parse_ref
 from bot.views import plan_modal
 from handlers.common import answer, guarded
+from handlers.verification import open_checklist
 
 
 @dataclass(frozen=True)
@@ -146,13 +147,61 @@ async def cancel(inv: Invocation, services: Services) -> None:
     await inv.ack()
     release_id = parse_ref(inv.args[0])
     assert release_id is not None
-    reason = inv.rest.split(None, 1)[1] if len(inv.rest.split(None, 1)) > 1 else ""
+    reason = _reason(inv)
 
     async def work() -> None:
         outcome = await services.releases.cancel(release_id, inv.user, reason)
         await answer(inv.respond, outcome.refused or f"REL-{release_id} is cancelled.")
 
     await guarded("/release cancel", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
+@_with_release("/release verify REL-7")
+async def verify(inv: Invocation, services: Services) -> None:
+    """Open the checklist at once after the ack: the trigger_id expires 3 s after the command."""
+    await inv.ack()
+    release_id = parse_ref(inv.args[0])
+    assert release_id is not None
+    await guarded("/release verify", inv.respond,
+                  lambda: open_checklist(services, inv.client, inv.respond, trigger_id=inv.command["trigger_id"],
+                                         release_id=release_id, user=inv.user,
+                                         channel=str(inv.command["channel_id"])),
+                  user=inv.user, release=f"REL-{release_id}")
+
+
+@_with_release("/release start REL-7")
+async def start(inv: Invocation, services: Services) -> None:
+    await inv.ack()
+    release_id = parse_ref(inv.args[0])
+    assert release_id is not None
+
+    async def work() -> None:
+        outcome = await services.verification.start(release_id, inv.user)
+        await answer(inv.respond, outcome.refused or (
+            f"REL-{release_id} is executing. When it is done, record the release checks: "
+            f"`/release verify REL-{release_id}`."))
+
+    await guarded("/release start", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
+@_with_release("/release rollback REL-7 REASON…", needs_reason=True)
+async def rollback(inv: Invocation, services: Services) -> None:
+    await inv.ack()
+    release_id = parse_ref(inv.args[0])
+    assert release_id is not None
+    reason = _reason(inv)
+
+    async def work() -> None:
+        outcome = await services.verification.rollback(release_id, inv.user, reason)
+        await answer(inv.respond, outcome.refused or f"REL-{release_id} is rolled back: the reason is recorded.")
+
+    await guarded("/release rollback", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
+def _reason(inv: Invocation) -> str:
+    """What follows `REL-n` in the text, as typed."""
+    parts = inv.rest.split(None, 1)
+    return parts[1] if len(parts) > 1 else ""
 
 
 @_with_release("/release survey REL-7")
@@ -210,6 +259,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "show": show,
     "submit": submit,
     "cancel": cancel,
+    "verify": verify,
+    "start": start,
+    "rollback": rollback,
     "survey": survey,
     "review": review,
     "close": close,

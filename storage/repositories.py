@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageRow
+from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageRow, VerificationRow
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
@@ -133,6 +133,25 @@ class ApprovalRepository:
     async def for_release(self, release_id: int) -> list[ApprovalRow]:
         result = await self.session.execute(
             select(ApprovalRow).where(ApprovalRow.release_id == release_id).order_by(ApprovalRow.id)
+        )
+        return list(result.scalars())
+
+
+class VerificationRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def add(self, values: dict[str, Any]) -> bool:
+        """Record an outcome; False when this submission already recorded it (the unique key says so)."""
+        stmt = insert_ignoring_conflicts(self.session, VerificationRow, values,
+                                         ["submission", "stage", "criterion"])
+        result = await self.session.execute(stmt.returning(VerificationRow.id))
+        return result.scalar_one_or_none() is not None
+
+    async def for_release(self, release_id: int) -> list[VerificationRow]:
+        """Every outcome of the release, oldest first: the last one per criterion counts."""
+        result = await self.session.execute(
+            select(VerificationRow).where(VerificationRow.release_id == release_id).order_by(VerificationRow.id)
         )
         return list(result.scalars())
 

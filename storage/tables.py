@@ -178,6 +178,30 @@ class SurveyAnswerRow(Base):
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     answered_at: Mapped[datetime]
     changed_at: Mapped[datetime]
+class VerificationRow(Base):
+    """One verification outcome: a criterion of a stage passed or failed, said by someone.
+
+    Append-only: re-verifying adds a row, and the latest row per criterion counts. Unique per
+    (submission, stage, criterion): the checklist modal's view id is the submission, so a double
+    submit or a retried request records an outcome once.
+    """
+
+    __tablename__ = "verifications"
+    __table_args__ = (
+        UniqueConstraint("submission", "stage", "criterion", name="uq_verifications_submission_criterion"),
+        Index("ix_verifications_release", "release_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    stage: Mapped[str] = mapped_column(String(16))
+    criterion: Mapped[str] = mapped_column(String(300))
+    outcome: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    evidence_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    verified_by: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime]
+    submission: Mapped[str] = mapped_column(String(255))
 
 
 class SlackMessageRow(Base):

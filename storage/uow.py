@@ -10,7 +10,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.repositories import ApprovalRepository, EventRepository, OutboxRepository, ReleaseRepository
+from storage.repositories import (
+    ApprovalRepository,
+    EventRepository,
+    OutboxRepository,
+    ReleaseRepository,
+    VerificationRepository,
+)
 from storage.surveys import SurveyRepository
 
 
@@ -21,6 +27,7 @@ class UnitOfWork:
     outbox: OutboxRepository
     approvals: ApprovalRepository
     surveys: SurveyRepository
+    verifications: VerificationRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None):
         self._sessions = sessions
@@ -34,6 +41,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self.session)
         self.approvals = ApprovalRepository(self.session)
         self.surveys = SurveyRepository(self.session)
+        self.verifications = VerificationRepository(self.session)
         return self
 
     async def __aexit__(

@@ -85,7 +85,11 @@ async def test_requester_cannot_approve_their_own_release(workspace: Workspace, 
 async def test_self_approval_counts_when_the_model_allows_it(workspace: Workspace, bot: Releasebot) -> None:
     release_id, request = await submitted(workspace, model="quick")
     await workspace.click("Approve", on=request, by=ALICE)
-    await eventually(lambda: _is(bot, release_id, "approved"))
+    # quick asks for no pre-execution checks, so the approved release is ready at once
+    await eventually(lambda: _is(bot, release_id, "ready"))
+    details = await bot.services.releases.show(release_id)
+    assert details is not None
+    assert [(e.kind, e.actor) for e in details.events][-2:] == [("approved", ALICE), ("ready", None)]
 
 
 async def test_non_approver_is_told_who_approves_and_nothing_changes(workspace: Workspace, bot: Releasebot,
@@ -168,7 +172,7 @@ async def test_non_approver_gets_no_rejection_modal(workspace: Workspace, slack:
 async def test_late_click_names_the_outcome(workspace: Workspace, bot: Releasebot, slack: FakeSlack) -> None:
     release_id, request = await submitted(workspace, model="quick")
     await workspace.click("Approve", on=request, by=BOB)
-    await eventually(lambda: _is(bot, release_id, "approved"))
+    await eventually(lambda: _is(bot, release_id, "ready"))
     seen = _seen(slack)
     await workspace.click("Approve", on=request, by=ALICE)
     assert "already been decided: it was approved" in (await slack.next_response(seen)).text

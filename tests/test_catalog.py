@@ -286,6 +286,13 @@ def test_a_survey_recipient_that_is_not_a_user_or_group_id_is_reported(tmp_path:
     assert the_problem(problems_in(tmp_path), "standard.yaml", "survey.recipients.1")
 
 
+@pytest.mark.parametrize("stage", ["components", "procedures", "release"])
+def test_a_verification_criterion_longer_than_a_line_is_reported(tmp_path: Path, stage: str) -> None:
+    write(tmp_path, "standard.yaml", model(**{f"verification.{stage}": ["Smoke tests pass", "x" * 301]}))
+    problem = the_problem(problems_in(tmp_path), "standard.yaml", f"verification.{stage}.1")
+    assert "at most 300 characters" in problem.message
+
+
 def test_a_problem_reads_as_file_field_message(tmp_path: Path) -> None:
     write(tmp_path, "standard.yaml", model(**{"approval.quorum": 0}))
     problem = the_problem(problems_in(tmp_path), "standard.yaml", "approval.quorum")

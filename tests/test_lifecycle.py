@@ -28,6 +28,7 @@ from bot.lifecycle import (
     State,
     Stayed,
     approve,
+    become_ready,
     cancel,
     close,
     reject,
@@ -420,21 +421,40 @@ def test_start_is_refused_listing_the_checks_still_to_pass(state: State) -> None
     assert "Build artefacts signed, Rollback procedure rehearsed" in reason
 
 
-def test_approved_release_cannot_start_before_its_checks_pass() -> None:
+def test_approved_release_cannot_start_before_it_is_ready() -> None:
+    # Even with nothing missing (a release model without pre-execution criteria, quick.yaml):
+    # such a release becomes ready first (`become_ready`, below), then starts from ready.
     reason = refusal(start(release(State.APPROVED), OWNER, [], NOW))
     assert REF in reason
     assert "not ready to start" in reason
+    assert f"/release verify {REF}" in reason
 
 
-@pytest.mark.xfail(
-    reason="start(APPROVED, missing=[]) refuses with 'still to pass: the pre-execution checks' although "
-    "nothing is left to pass: a release of a model without pre-execution criteria (quick.yaml) has no "
-    "check to verify, so it can never become ready and never start",
-    strict=True,
-)
-def test_approved_release_with_no_pre_execution_checks_can_start() -> None:
-    decision = start(release(State.APPROVED), OWNER, [], NOW)
-    assert decision == Moved(State.EXECUTING, Event(EventKind.STARTED, ALICE, NOW))
+# --- become ready without a new outcome ------------------------------------------------------
+
+NO_CHECKS = "the release model asks for no pre-execution checks"
+
+
+def test_approved_release_with_no_pre_execution_checks_becomes_ready() -> None:
+    decision = become_ready(release(State.APPROVED), [], NO_CHECKS, NOW)
+    assert decision == Moved(State.READY, Event(EventKind.READY, None, NOW, {"reason": NO_CHECKS}))
+
+
+def test_becoming_ready_on_request_records_who_asked() -> None:
+    decision = become_ready(release(State.APPROVED), [], NO_CHECKS, NOW, actor=ALICE)
+    assert decision == Moved(State.READY, Event(EventKind.READY, ALICE, NOW, {"reason": NO_CHECKS}))
+
+
+def test_approved_release_with_checks_missing_does_not_become_ready() -> None:
+    reason = refusal(become_ready(release(State.APPROVED), ["Rollback procedure rehearsed"], NO_CHECKS, NOW))
+    assert REF in reason and "Rollback procedure rehearsed" in reason
+
+
+@pytest.mark.parametrize("state", states_except(State.APPROVED))
+def test_only_an_approved_release_becomes_ready(state: State) -> None:
+    decision = become_ready(release(state), [], NO_CHECKS, NOW)
+    assert_wrong_state_refusal(decision, state)
+    assert "cannot become ready" in refusal(decision)
 
 
 @pytest.mark.parametrize("state", states_except(State.APPROVED, State.READY))

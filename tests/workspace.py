@@ -82,7 +82,7 @@ class Workspace:
         return await self.send(body, "application/x-www-form-urlencoded", **kw)
 
     async def submit_view(self, view: dict[str, Any], values: dict[str, dict[str, Any]], *, by: str,
-                          view_id: str | None = None) -> Answer:
+                          view_id: str | None = None, **kw: Any) -> Answer:
         """Submit a modal the bot opened (`view` as sent to views.open), with `values` by block id."""
         n = next(self._n)
         payload = {
@@ -99,7 +99,7 @@ class Workspace:
             },
             "response_urls": [],
         }
-        return await self.interact(payload)
+        return await self.interact(payload, **kw)
 
     async def click(self, label: str, *, on: Call, by: str, **kw: Any) -> Answer:
         """Click the button labelled `label` on a message the bot posted (or updated)."""

@@ -89,7 +89,8 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
     services = Services(releases=ReleaseService(uow, catalog, clock), catalog=catalog, clock=clock)
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
-    dispatcher = Dispatcher(uow, SlackGateway(client), clock)
+    outbox_client = web_client(settings.slack_bot_token, settings.slack_api_url, retries=False)
+    dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
     heartbeat = Heartbeat(dispatcher)
     uow.on_commit = heartbeat.wake
     bolt = AsyncApp(

@@ -64,6 +64,10 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     CLOSED = "closed"
     MESSAGE_FAILED = "message_failed"
+    WINDOW_CHANGED = "window_changed"
+    COMMUNICATION_SENT = "communication_sent"
+    COMMUNICATION_SKIPPED = "communication_skipped"
+    COMMUNICATIONS_WITHDRAWN = "communications_withdrawn"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageRow
+from storage.tables import ChannelPaceRow, OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageRow
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
@@ -117,20 +117,36 @@ class OutboxRepository:
         return created
 
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
-        """Lease due rows to `worker`. SKIP LOCKED lets replicas claim disjoint rows at once;
-        an expired lease (a worker that died) makes a row claimable again."""
+        """Lease due rows to `worker`: at most one per conversation, and only for conversations
+        whose pace allows a message now (see `take_slot`).
+
+        SKIP LOCKED lets replicas claim disjoint rows at once; an expired lease (a worker that
+        died) makes a row claimable again. A row left out because its conversation is paced
+        is not touched: waiting for pace is not an attempt.
+        """
+        paced = select(ChannelPaceRow.channel).where(ChannelPaceRow.next_at > now)
         due = (
-            select(OutboxRow.id)
+            select(OutboxRow.id, OutboxRow.channel)
             .where(
                 OutboxRow.state == "pending",
                 OutboxRow.due_at <= now,
                 or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+                OutboxRow.channel.not_in(paced),
             )
             .order_by(OutboxRow.due_at, OutboxRow.id)
-            .limit(limit)
+            .limit(limit * 4)
             .with_for_update(skip_locked=True)
         )
-        ids = list((await self.session.execute(due)).scalars())
+        first: dict[str, int] = {}
+        for row_id, channel in (await self.session.execute(due)).all():
+            first.setdefault(channel, row_id)
+        ids: list[int] = []
+        # Slots are taken in channel order so that two replicas never wait on each other in a cycle.
+        for channel in sorted(first):
+            if len(ids) >= limit:
+                break
+            if await self.take_slot(channel, now, now + lease):
+                ids.append(first[channel])
         if not ids:
             return []
         await self.session.execute(
@@ -141,6 +157,44 @@ class OutboxRepository:
             .execution_options(populate_existing=True)
         )
         return list(rows.scalars())
+
+    async def take_slot(self, channel: str, now: datetime, until: datetime) -> bool:
+        """Reserve `channel` until `until` if its pace allows a message now.
+
+        A conditional UPDATE on one row per conversation: of two replicas racing for the same
+        channel, the second waits for the first to commit and then finds the slot taken.
+        """
+        await self.session.execute(
+            insert_ignoring_conflicts(self.session, ChannelPaceRow, {"channel": channel, "next_at": now},
+                                      ["channel"])
+        )
+        result = await self.session.execute(
+            update(ChannelPaceRow)
+            .where(ChannelPaceRow.channel == channel, ChannelPaceRow.next_at <= now)
+            .values(next_at=until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pace(self, channel: str, until: datetime) -> None:
+        """The next message to `channel` may leave at `until` (after a send, or a 429)."""
+        await self.session.execute(
+            update(ChannelPaceRow).where(ChannelPaceRow.channel == channel).values(next_at=until)
+        )
+
+    async def next_wake(self, now: datetime) -> datetime | None:
+        """The earliest moment a pending row may become claimable: a row coming due, a paced
+        conversation opening again, or another worker's lease running out."""
+        pending = OutboxRow.state == "pending"
+        due_now = select(OutboxRow.channel).where(pending, OutboxRow.due_at <= now)
+        candidates = [
+            select(func.min(OutboxRow.due_at)).where(pending, OutboxRow.due_at > now),
+            select(func.min(ChannelPaceRow.next_at)).where(ChannelPaceRow.next_at > now,
+                                                          ChannelPaceRow.channel.in_(due_now)),
+            select(func.min(OutboxRow.claimed_until)).where(pending, OutboxRow.claimed_until > now),
+        ]
+        moments = [(await self.session.execute(query)).scalar_one_or_none() for query in candidates]
+        found = [_aware(m) for m in moments if m is not None]
+        return min(found) if found else None
 
     async def finish(self, row_id: int, worker: str, **values: Any) -> bool:
         """Settle a claimed row (sent, failed, rescheduled); only its claimant may."""

@@ -72,9 +72,28 @@ def catalog() -> Catalog:
     return Catalog.load(MODELS)
 
 
+class MovableClock:
+    """The wall clock plus an offset a test can move forward: due messages and retry backoff
+    come due at once, without sleeping and without timing assertions."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
 @pytest.fixture
-def bot(settings: Settings, catalog: Catalog) -> Releasebot:
-    releasebot = build(settings, catalog)
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def bot(settings: Settings, catalog: Catalog, clock: MovableClock) -> Releasebot:
+    releasebot = build(settings, catalog, clock=clock)
     releasebot.heartbeat.poll_seconds = 0.2
     return releasebot
 
@@ -110,7 +129,7 @@ async def settle(bot: Releasebot, timeout: float = 15.0) -> None:
     async def idle() -> bool:
         async with bot.services.releases.uow() as uow:
             due = await uow.outbox.next_due()
-        return due is None or due > datetime.now(UTC)
+        return due is None or due > bot.services.clock()
 
     await eventually(idle, timeout)
     async with bot.heartbeat._running:  # a send under way finishes before we look

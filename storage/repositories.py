@@ -234,6 +234,45 @@ class OutboxRepository:
         )
         return list(result.scalars())
 
+    async def planned_pending(self, release_id: int, now: datetime) -> list[OutboxRow]:
+        """A release's communications and reminders not sent yet and not being sent now,
+        soonest first."""
+        result = await self.session.execute(
+            select(OutboxRow)
+            .where(OutboxRow.release_id == release_id, OutboxRow.state == "pending",
+                   OutboxRow.purpose.is_not(None),
+                   or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
+            .order_by(OutboxRow.due_at, OutboxRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(result.scalars())
+
+    async def withdraw(self, row_ids: Sequence[int], now: datetime, state: str = "withdrawn") -> int:
+        """Take pending rows out of the queue (unless a dispatcher is sending one right now)."""
+        if not row_ids:
+            return 0
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending",
+                   or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
+            .values(state=state, claimed_by=None, claimed_until=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def bring_forward(self, row_id: int, now: datetime) -> bool:
+        """Make a pending row due now (it keeps its place if it was due already)."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.state == "pending", OutboxRow.due_at > now)
+            .values(due_at=now)
+        )
+        self.enqueued += int(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def get(self, row_id: int) -> OutboxRow | None:
+        stmt = select(OutboxRow).where(OutboxRow.id == row_id).execution_options(populate_existing=True)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def next_due(self) -> datetime | None:
         result = await self.session.execute(
             select(func.min(OutboxRow.due_at)).where(OutboxRow.state == "pending")

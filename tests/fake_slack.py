@@ -123,6 +123,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack-sdk reads some methods with GET
         app.router.add_post("/response/{n}", self._response_url)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()

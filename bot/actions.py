@@ -13,3 +13,12 @@ FIELD_END = "end"
 FIELD_COMPONENTS = "components"
 FIELD_CHANGE = "change_ref"
 FIELD_DESCRIPTION = "description"
+
+# The release card's "Change window" button, and the modal it opens.
+CHANGE_WINDOW = "release_change_window"
+WINDOW_VIEW = "release_window"
+FIELD_REASON = "reason"
+
+# `/release announce`: the preview's buttons.
+ANNOUNCE_SEND = "release_announce_send"
+ANNOUNCE_SKIP = "release_announce_skip"

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import handlers.commands
 import handlers.events
 import handlers.planning
+import handlers.window
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
 from bot.config import Settings
@@ -99,6 +100,6 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=logging.getLogger("releasebot.bolt"),
     )
-    for module in (handlers.commands, handlers.planning, handlers.events):
+    for module in (handlers.commands, handlers.planning, handlers.events, handlers.window):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from bot import actions as ids
 from bot import blocks as bk
 from bot.catalog import Catalog, ReleaseModel
-from bot.lifecycle import EventKind, State
+from bot.lifecycle import BEFORE_EXECUTION, EventKind, State
 from bot.records import EventRecord, ReleaseDetails, ReleaseRecord
 
 
@@ -70,6 +72,9 @@ def release_card(release: ReleaseRecord, model: ReleaseModel | None) -> Rendered
     blocks = [bk.header(f"{release.ref} · {release.title}"), bk.fields_section(fields)]
     if release.description:
         blocks.append(bk.section(bk.escape(release.description)))
+    if release.state in BEFORE_EXECUTION:
+        blocks.append(bk.actions(bk.button("Change window", ids.CHANGE_WINDOW, str(release.id)),
+                                 block_id=f"card-actions-{release.id}"))
     blocks.append(bk.context(f"{release.ref} · `/release show {release.ref}` for the full record"))
     text = f"{release.ref} {bk.escape(release.title)} is {release.state.label}"
     return Rendered(bk.message_text(text), bk.cap(blocks))
@@ -165,6 +170,19 @@ def describe_event(event: EventRecord) -> str:
             return f"{bk.escape(str(data.get('criterion', 'a criterion')))} {outcome}, recorded by {who}"
         case EventKind.MESSAGE_FAILED:
             return f"a message to {where(str(data.get('channel')))} could not be sent: `{data.get('error')}`"
+        case EventKind.WINDOW_CHANGED:
+            moved = data.get("to") or []
+            span = " → ".join(bk.slack_date(datetime.fromisoformat(m)) for m in moved if isinstance(m, str))
+            return f"window moved to {span} by {who}{reason}"
+        case EventKind.COMMUNICATION_SENT:
+            return f"“{bk.escape(str(data.get('template')))}” sent to {where(str(data.get('channel')))}"
+        case EventKind.COMMUNICATION_SKIPPED:
+            skipped_by = f" by {who}" if event.actor else ""
+            return (f"“{bk.escape(str(data.get('template')))}” for {where(str(data.get('channel')))} "
+                    f"skipped{skipped_by}{reason}")
+        case EventKind.COMMUNICATIONS_WITHDRAWN:
+            names = ", ".join(f"“{bk.escape(str(t))}”" for t in data.get("templates") or [])
+            return f"{data.get('count')} scheduled message(s) withdrawn ({names}){reason}"
         case EventKind.CANCELLED | EventKind.ROLLED_BACK:
             return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
         case _:

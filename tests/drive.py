@@ -64,8 +64,11 @@ async def ready(bot: Releasebot, release_id: int) -> ReleaseRecord:
 
 
 async def start(bot: Releasebot, release_id: int) -> ReleaseRecord:
+    """Start execution, approving and verifying first as needed."""
     record = await bot.services.releases.get(release_id)
     assert record is not None
+    if record.state in ("planned", "awaiting_approval"):
+        record = await approve(bot, release_id)
     if record.state == "approved":
         await ready(bot, release_id)
     return await decide(bot, release_id, lambda r, now: lifecycle.start(r, _owner(r), [], now))

@@ -16,9 +16,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.commands
+import handlers.communications
 import handlers.events
 import handlers.planning
 import handlers.window
+from bot.announcements import CommunicationService
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
 from bot.config import Settings
@@ -88,7 +90,8 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     settings.require_serving()
     engine = db.create_engine(settings.database_url)
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
-    services = Services(releases=ReleaseService(uow, catalog, clock), catalog=catalog, clock=clock)
+    services = Services(releases=ReleaseService(uow, catalog, clock), catalog=catalog, clock=clock,
+                        communications=CommunicationService(uow, catalog, clock))
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
     outbox_client = web_client(settings.slack_bot_token, settings.slack_api_url, retries=False)
     dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
@@ -100,6 +103,7 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=logging.getLogger("releasebot.bolt"),
     )
-    for module in (handlers.commands, handlers.planning, handlers.events, handlers.window):
+    for module in (handlers.commands, handlers.planning, handlers.events, handlers.window,
+                   handlers.communications):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.announcements import CommunicationService
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.service import ReleaseService
@@ -14,3 +15,4 @@ class Services:
     releases: ReleaseService
     catalog: Catalog
     clock: Clock
+    communications: CommunicationService

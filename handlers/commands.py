@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,33 +14,10 @@ from bot.context import Services
 from bot.lifecycle import State
 from bot.records import parse_ref
 from bot.views import plan_modal
-from handlers.common import answer, guarded
+from handlers import communications
+from handlers.common import Invocation, Subcommand, answer, guarded
 
-
-@dataclass(frozen=True)
-class Invocation:
-    ack: AsyncAck
-    respond: AsyncRespond
-    client: AsyncWebClient
-    command: dict[str, Any]
-    args: list[str]
-
-    @property
-    def user(self) -> str:
-        return str(self.command["user_id"])
-
-    @property
-    def rest(self) -> str:
-        """The text after the sub-command, as typed."""
-        text = str(self.command.get("text", "")).strip()
-        parts = text.split(None, 1)
-        return parts[1] if len(parts) > 1 else ""
-
-    async def refuse(self, text: str) -> None:
-        await self.ack(response_type="ephemeral", text=text)
-
-
-Subcommand = Callable[[Invocation, Services], Awaitable[None]]
+__all__ = ["Invocation", "Subcommand", "SUBCOMMANDS", "register"]
 
 
 async def help_(inv: Invocation, services: Services) -> None:
@@ -115,6 +90,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "new": new,
     "list": list_,
     "show": show,
+    "schedule": communications.schedule,
+    "announce": communications.announce,
 }
 
 

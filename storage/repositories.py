@@ -67,6 +67,17 @@ class ReleaseRepository:
             .values(version=ReleaseRow.version + 1, updated_at=now, **changes)
         )
 
+    async def in_window(self, start: datetime, end: datetime, states: Sequence[str], limit: int = 200
+                        ) -> list[ReleaseRow]:
+        """Releases in `states` whose planned window overlaps [start, end), soonest first."""
+        result = await self.session.execute(
+            select(ReleaseRow)
+            .where(ReleaseRow.planned_start < end, ReleaseRow.planned_end > start, ReleaseRow.state.in_(states))
+            .order_by(ReleaseRow.planned_start, ReleaseRow.id)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
     async def newest(
         self, *, states: Sequence[str] | None = None, owner: str | None = None, limit: int = 20
     ) -> tuple[list[ReleaseRow], int]:

@@ -199,6 +199,15 @@ def release_record(details: ReleaseDetails, model: ReleaseModel | None, max_even
         lines.insert(0, f"_{len(events) - max_events} earlier events not shown_")
     blocks.append(bk.section("*History*"))
     blocks.extend(bk.section(chunk) for chunk in _chunks(lines))
+    scheduled = sorted((d for d in details.deliveries if d.state == "pending" and d.template),
+                       key=lambda d: d.due_at)
+    if scheduled:
+        blocks.append(bk.section(
+            "*Scheduled communications*\n" + "\n".join(
+                f"• “{bk.escape(d.template or '')}” to {where(d.channel)}, due {bk.slack_date(d.due_at)}"
+                for d in scheduled[:10])
+            + (f"\n…and {len(scheduled) - 10} more" if len(scheduled) > 10 else "")
+        ))
     failed = [d for d in details.deliveries if d.state == "failed"]
     if failed:
         blocks.append(bk.section(

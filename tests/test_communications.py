@@ -248,3 +248,18 @@ async def test_a_scheduled_message_is_sent_once_by_the_bot_that_restarts(
         await second.stop()
     assert [c.text.split("*")[1] for c in slack.posts(ANNOUNCE)] == ["Planned: Payments API 2.3",
                                                                      "Coming up: Payments API 2.3"]
+
+
+async def test_the_release_record_lists_what_is_scheduled(
+    bot: Releasebot, workspace: Workspace, slack: FakeSlack
+) -> None:
+    release_id = await plan_comms(workspace)
+    await drive.approve(bot, release_id)
+    await slack.wait_for_calls("chat.postMessage", channel=ANNOUNCE)
+    await settle(bot)
+    seen = len(slack.responses())
+    await workspace.command(f"show REL-{release_id}", by=ALICE)
+    record = (await slack.next_response(seen)).all_text()
+    assert "Scheduled communications" in record
+    assert "• “upcoming” to <#CANNOUNCE>, due <!date^" in record and "• “starting_soon” to <@UALICE>" in record
+    assert "“planned” sent to <#CANNOUNCE>" in record  # in the history

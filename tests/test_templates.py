@@ -190,3 +190,24 @@ def test_a_mention_filter_on_typed_text_mentions_nobody(tmp_path: Path) -> None:
     model = catalog.get("m")
     assert model is not None
     assert render(catalog, record(title="<!channel>"), model, "planned").text == "&lt;!channel&gt; <@UALICE>"
+
+
+def test_a_template_failing_at_send_time_falls_back_to_a_plain_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check at load tries sample data; real data can still trip a template. The
+    transition that queues the message must not fail for it."""
+    (tmp_path / "m.yaml").write_text(
+        "key: m\nname: M\napproval: {channel: C01, approvers: [UBOB]}\n"
+        "communications: {channel: C02, plan: [{on: approved, template: planned}]}\n")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "planned.md.j2").write_text(
+        "{% if title == 'boom' %}{{ 1 // 0 }}{% endif %}{{ title }} is planned\n")
+    catalog = Catalog.load(tmp_path)
+    model = catalog.get("m")
+    assert model is not None
+    assert render(catalog, record(title="fine"), model, "planned").text == "fine is planned"
+    message = render(catalog, record(title="boom"), model, "planned")
+    assert message.text == "*REL-7* boom: planned (approved)." and lint_message(
+        {"text": message.text, "blocks": message.blocks}) == []
+    assert "template planned failed for REL-7" in caplog.text

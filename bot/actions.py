@@ -30,3 +30,10 @@ CLOSE = "release_close"
 VERIFY = "release_verify"
 START = "release_start"
 VERIFY_VIEW = "release_verify_checklist"
+# The release card's "Change window" button, and the modal it opens.
+CHANGE_WINDOW = "release_change_window"
+WINDOW_VIEW = "release_window"
+
+# `/release announce`: the preview's buttons.
+ANNOUNCE_SEND = "release_announce_send"
+ANNOUNCE_SKIP = "release_announce_skip"

@@ -17,11 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.approvals
 import handlers.commands
+import handlers.communications
 import handlers.events
 import handlers.planning
 import handlers.review
 import handlers.surveys
 import handlers.verification
+import handlers.window
+from bot.announcements import CommunicationService
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
@@ -34,7 +37,6 @@ from bot.service import ReleaseService
 from bot.slack_directory import SlackDirectory
 from bot.slack_gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
-from bot.templating import Templates
 from bot.verification import VerificationService
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
@@ -100,15 +102,17 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     engine = db.create_engine(settings.database_url)
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
+    outbox_client = web_client(settings.slack_bot_token, settings.slack_api_url, retries=False)
     releases = ReleaseService(uow, catalog, clock)
     directory = SlackDirectory(client)
     approvals = ApprovalService(releases, directory)
     verification = VerificationService(releases, directory)
     surveys = SurveyService(releases, directory)
-    reviews = ReviewService(releases, Templates(catalog.folder))
+    reviews = ReviewService(releases, catalog.templates)
     services = Services(releases=releases, approvals=approvals, verification=verification, surveys=surveys,
-                        reviews=reviews, catalog=catalog, clock=clock)
-    dispatcher = Dispatcher(uow, SlackGateway(client), clock)
+                        reviews=reviews, catalog=catalog, clock=clock,
+                        communications=CommunicationService(uow, catalog, clock))
+    dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
     heartbeat.every(TICK_SECONDS, approvals.remind, "approval-reminders")
@@ -120,6 +124,6 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         logger=logging.getLogger("releasebot.bolt"),
     )
     for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.verification,
-                   handlers.surveys, handlers.review, handlers.events):
+                   handlers.surveys, handlers.review, handlers.window, handlers.communications, handlers.events):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

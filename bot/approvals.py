@@ -24,7 +24,7 @@ from storage.uow import UnitOfWork
 
 #: Events after which an existing approval request must show the new state.
 REQUEST_EVENTS = frozenset({EventKind.APPROVAL_RECORDED, EventKind.APPROVED, EventKind.REJECTED,
-                            EventKind.CANCELLED})
+                            EventKind.CANCELLED, EventKind.WINDOW_CHANGED})
 
 
 class ApprovalService:
@@ -172,7 +172,8 @@ class ApprovalService:
             return
         if event.kind not in REQUEST_EVENTS:
             return
-        if event.kind is EventKind.CANCELLED and event.data.get("from") == State.PLANNED.value:
+        if release.state is State.PLANNED or (
+                event.kind is EventKind.CANCELLED and event.data.get("from") == State.PLANNED.value):
             return  # never submitted: there is no request to update
         decisions = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
         reason = str(event.data.get("reason")) if event.kind is EventKind.CANCELLED else None

@@ -95,6 +95,30 @@ def cap(blocks: list[Block], limit: int = MESSAGE_BLOCKS, more: str = "…and {n
     return [*kept, context(more.format(n=len(blocks) - len(kept)))]
 
 
+def paragraphs(text: str, limit: int = SECTION_TEXT) -> list[Block]:
+    """Long mrkdwn as sections: a paragraph each, longer ones split at lines, then hard."""
+    pieces: list[str] = []
+    for paragraph in (p.strip("\n") for p in text.split("\n\n")):
+        if not paragraph.strip():
+            continue
+        current = ""
+        for line in paragraph.split("\n"):
+            while len(line) > limit:
+                if current:
+                    pieces.append(current)
+                    current = ""
+                pieces.append(line[:limit])
+                line = line[limit:]
+            if current and len(current) + 1 + len(line) > limit:
+                pieces.append(current)
+                current = line
+            else:
+                current = f"{current}\n{line}" if current else line
+        if current.strip():
+            pieces.append(current)
+    return [section(piece) for piece in pieces]
+
+
 def message_text(text: str) -> str:
     """The top-level `text` every message carries (notifications, screen readers)."""
     return truncate(text, MESSAGE_TEXT)

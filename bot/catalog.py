@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from bot.lifecycle import PLAN_EVENTS, ApprovalRules, Stage
+from bot.templating import Templates
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -114,6 +115,8 @@ class PlanEntry(_Strict):
 class Communications(_Strict):
     channel: ChannelId
     plan: list[PlanEntry] = []
+    #: For pull releases: how people opt in (shown in announcements), e.g. "Update from Self Service".
+    opt_in: Annotated[str, Field(max_length=1000)] = ""
 
 
 class Reminder(_Strict):
@@ -149,6 +152,15 @@ class ReleaseModel(_Strict):
 
     def criteria(self, stage: Stage) -> list[str]:
         return self.verification.for_stage(stage)
+
+    def templates_used(self) -> list[tuple[str, str]]:
+        """(field, template name) of every communication and reminder the model sends."""
+        used = [(f"communications.plan.{i}.template", entry.template)
+                for i, entry in enumerate(self.communications.plan if self.communications else [])]
+        used += [(f"reminders.{i}.template", reminder.template) for i, reminder in enumerate(self.reminders)]
+        if self.approval.remind_every is not None:
+            used.append(("approval.remind_every", "approval_reminder"))
+        return used
 
 
 _HINTS_BY_PATTERN = {
@@ -200,9 +212,10 @@ class CatalogError(Exception):
 class Catalog:
     """The release models of one folder, by key."""
 
-    def __init__(self, models: dict[str, ReleaseModel], folder: Path):
+    def __init__(self, models: dict[str, ReleaseModel], folder: Path, templates: Templates | None = None):
         self._models = models
         self.folder = folder
+        self.templates = templates or Templates(folder)
 
     @classmethod
     def load(cls, folder: Path) -> Catalog:
@@ -224,9 +237,11 @@ class Catalog:
                 continue
             seen[model.key] = path.name
             models[model.key] = model
+        templates = Templates(folder)
+        problems += _template_problems(templates, models, seen)
         if problems:
             raise CatalogError(problems)
-        return cls(models, folder)
+        return cls(models, folder, templates)
 
     def get(self, key: str) -> ReleaseModel | None:
         return self._models.get(key)
@@ -260,6 +275,20 @@ def _duplicates(node: yaml.Node, where: str = "") -> list[tuple[str, int, int]]:
         for index, item in enumerate(node.value):
             found += _duplicates(item, f"{where}.{index}")
     return found
+def _template_problems(templates: Templates, models: dict[str, ReleaseModel], files: dict[str, str]) -> list[Problem]:
+    """Templates the models name but nobody wrote, and every template that would not render:
+    found now, by whoever edits them, rather than at send time."""
+    problems: list[Problem] = []
+    for key, model in models.items():
+        for field, name in model.templates_used():
+            if not templates.exists(name):
+                problems.append(Problem(files[key], field, (
+                    f"there is no template {name!r}: write templates/{name}.md.j2 beside the release models "
+                    f"or use one there is ({', '.join(n for n in templates.names() if not n.startswith('_'))})"
+                )))
+    for problem in templates.check():
+        problems.append(Problem(problem.file, f"line {problem.line}" if problem.line else "", problem.message))
+    return problems
 
 
 def _load_file(path: Path, problems: list[Problem]) -> ReleaseModel | None:

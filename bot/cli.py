@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
                               help="the public base URL of the bot (for HTTP mode)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
     try:
         if args.command == "manifest":
             print(json.dumps(manifest(args.url, socket_mode=False), indent=2))

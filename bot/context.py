@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.announcements import CommunicationService
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
@@ -22,3 +23,4 @@ class Services:
     verification: VerificationService
     catalog: Catalog
     clock: Clock
+    communications: CommunicationService

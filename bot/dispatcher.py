@@ -5,10 +5,18 @@ transaction, then settled by their claimant only. A replica never takes a row an
 (SKIP LOCKED on PostgreSQL); a worker that dies leaves a lease that expires, so a restart
 loses nothing. The narrow window between Slack accepting a post and the row being marked
 sent is the one place a crash can repeat a message; it is kept as short as one UPDATE.
+
+Each conversation gets at most one message per `pace` (Slack allows about one per second
+per channel): a claim takes one row per conversation and reserves the conversation in the
+`channel_pace` table, which replicas share. A row held back for pace is left untouched, so
+waiting is never counted as an attempt. Failures are retried with backoff, honouring a
+429's Retry-After for that conversation only, until `max_attempts`; then the row is failed,
+logged, and recorded on the release.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -19,15 +27,16 @@ from bot import blocks as bk
 from bot.clock import Clock
 from bot.lifecycle import EventKind
 from bot.messages import Rendered, where
-from bot.outbox import CHANNEL_ERRORS, DeliveryState, Message, Method
+from bot.outbox import CHANNEL_ERRORS, DeliveryState, Message, Method, Purpose, Timing, is_user_group
 from storage.tables import OutboxRow
-from storage.uow import UnitOfWorkFactory
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 ANCHOR_WAIT = timedelta(seconds=1)
+PACE = timedelta(seconds=1)
 
 
 class DeliveryError(Exception):
@@ -52,6 +61,8 @@ class Gateway(Protocol):
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[bk.Block] | None) -> None: ...
 
+    async def members(self, group: str) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class _Target:
@@ -64,27 +75,46 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Dispatcher:
-    def __init__(self, uow: UnitOfWorkFactory, gateway: Gateway, clock: Clock, batch: int = 20):
+    def __init__(self, uow: UnitOfWorkFactory, gateway: Gateway, clock: Clock, batch: int = 20, *,
+                 pace: timedelta = PACE, max_attempts: int = MAX_ATTEMPTS):
         self.uow = uow
         self.gateway = gateway
         self.clock = clock
         self.batch = batch
+        self.pace = pace
+        self.max_attempts = max_attempts
         self.worker = f"dispatcher-{uuid.uuid4().hex[:12]}"
+        #: Cleared at shutdown: the rows under way settle, no new ones are taken.
+        self.claiming = True
 
     async def dispatch_due(self) -> int:
-        """Send every row due now; returns how many were settled."""
+        """Send every row due now that pace allows; returns how many were settled.
+
+        The rows of one claim are in different conversations, so they are sent concurrently.
+        """
         settled = 0
-        while True:
+        while self.claiming:
             async with self.uow() as uow:
                 rows = await uow.outbox.claim(self.worker, self.clock(), LEASE, self.batch)
             if not rows:
                 return settled
-            for row in rows:
-                try:
-                    await self._deliver(row)
-                except Exception:  # a bug must not stop the other rows; the lease expires
-                    log.exception("outbox row %s (%s) could not be handled", row.id, row.dedupe_key)
-                settled += 1
+            await asyncio.gather(*(self._handle(row) for row in rows))
+            settled += len(rows)
+        return settled
+
+    async def next_wake(self) -> datetime | None:
+        """When a pending row may next become sendable (by this dispatcher's clock)."""
+        async with self.uow() as uow:
+            return await uow.outbox.next_wake(self.clock())
+
+    async def _handle(self, row: OutboxRow) -> None:
+        try:
+            if is_user_group(row.channel) and row.method == Method.POST:
+                await self._expand(row)
+            else:
+                await self._deliver(row)
+        except Exception:  # a bug must not stop the other rows; the lease expires
+            log.exception("outbox row %s (%s) could not be handled", row.id, row.dedupe_key)
 
     async def _deliver(self, row: OutboxRow) -> None:
         target = await self._target(row)
@@ -112,9 +142,38 @@ class Dispatcher:
                 row.id, self.worker, state=DeliveryState.SENT.value, sent_at=now,
                 attempts=row.attempts + 1, last_error=None,
             )
+            await uow.outbox.pace(row.channel, now + self.pace)
+            if settled and row.purpose and row.release_id is not None:
+                await uow.events.append(row.release_id, EventKind.COMMUNICATION_SENT.value, None, now, {
+                    "template": row.template, "channel": row.channel, "message": row.dedupe_key,
+                })
         if not settled:
             log.warning("outbox row %s was sent after its lease expired (%s)", row.id, row.dedupe_key)
-        log.info("sent %s to %s", row.dedupe_key, row.channel)
+        log.info("sent %s to %s (attempt %d)", row.dedupe_key, row.channel, row.attempts + 1)
+
+    async def _expand(self, row: OutboxRow) -> None:
+        """A message for a user group becomes one direct message per member, queued in the
+        transaction that settles the group's row; dedupe keys end in the member's id, so a
+        person listed directly and through a group hears it once."""
+        try:
+            members = await self.gateway.members(row.channel)
+        except DeliveryError as exc:
+            await self._failed(row, exc)
+            return
+        now = self.clock()
+        base = row.dedupe_key.removesuffix(f":{row.channel}")
+        async with self.uow() as uow:
+            for member in members:
+                await Message(
+                    Method.POST, member, row.text, row.blocks, f"{base}:{member}", release_id=row.release_id,
+                    notify_user=row.notify_user, purpose=Purpose(row.purpose) if row.purpose else None,
+                    timing=Timing(row.timing) if row.timing else None, template=row.template,
+                ).enqueue(uow, now)
+            await uow.outbox.finish(row.id, self.worker, state=DeliveryState.EXPANDED.value, sent_at=now,
+                                    attempts=row.attempts + 1, last_error=None)
+            await uow.outbox.pace(row.channel, now)
+        log.info("%s for group %s: one direct message to each of %d members",
+                 row.dedupe_key, row.channel, len(members))
 
     async def _target(self, row: OutboxRow) -> _Target | None:
         """Where the row goes: a new message, or the anchored one. None: not now, or never.
@@ -130,23 +189,30 @@ class Dispatcher:
             newer = await uow.outbox.newer_pending(row.anchor, row.id)
             if newer or (row.method == Method.POST and existing is not None):
                 await uow.outbox.finish(row.id, self.worker, state=DeliveryState.SUPERSEDED.value)
+                await uow.outbox.pace(row.channel, self.clock())
                 return None
             if existing is None and row.method == Method.UPDATE and await uow.outbox.post_pending(row.anchor):
                 await uow.outbox.finish(row.id, self.worker, due_at=self.clock() + ANCHOR_WAIT)
+                await uow.outbox.pace(row.channel, self.clock())
                 return None
         return _Target(existing.channel, existing.ts) if existing else _Target(row.channel, None)
 
     async def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
         now = self.clock()
         attempts = row.attempts + 1
-        give_up = exc.permanent or attempts >= MAX_ATTEMPTS
+        give_up = exc.permanent or attempts >= self.max_attempts
         async with self.uow() as uow:
+            if exc.retry_after is not None:  # Slack asks this conversation to wait
+                await uow.outbox.pace(row.channel, now + timedelta(seconds=exc.retry_after))
+            else:
+                await uow.outbox.pace(row.channel, now + self.pace)
             if not give_up:
                 delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else backoff(attempts)
                 await uow.outbox.finish(row.id, self.worker, attempts=attempts, last_error=exc.error,
                                         due_at=now + delay)
-                log.warning("outbox row %s (%s) to %s: %s; retrying in %ss",
-                            row.id, row.dedupe_key, row.channel, exc.error, delay.total_seconds())
+                log.warning("outbox row %s (%s) to %s: %s; retrying in %ss (attempt %d of %d)",
+                            row.id, row.dedupe_key, row.channel, exc.error, delay.total_seconds(),
+                            attempts, self.max_attempts)
                 return
             await uow.outbox.finish(row.id, self.worker, state=DeliveryState.FAILED.value,
                                     attempts=attempts, last_error=exc.error)
@@ -154,12 +220,13 @@ class Dispatcher:
                       row.id, row.dedupe_key, row.channel, attempts, exc.error)
             if row.release_id is not None:
                 await uow.events.append(row.release_id, EventKind.MESSAGE_FAILED.value, None, now,
-                                        {"channel": row.channel, "error": exc.error, "message": row.dedupe_key})
+                                        {"channel": row.channel, "error": exc.error, "message": row.dedupe_key,
+                                         "attempts": attempts})
             if row.notify_user and exc.error in CHANNEL_ERRORS and row.channel != row.notify_user:
                 await _tell_how_to_fix(uow, row, exc.error, now)
 
 
-async def _tell_how_to_fix(uow: object, row: OutboxRow, error: str, now: datetime) -> None:
+async def _tell_how_to_fix(uow: UnitOfWork, row: OutboxRow, error: str, now: datetime) -> None:
     """The person whose action caused the message learns why it is missing and what to do."""
     assert row.notify_user is not None
     ref = f"REL-{row.release_id}" if row.release_id else "your release"
@@ -173,4 +240,4 @@ async def _tell_how_to_fix(uow: object, row: OutboxRow, error: str, now: datetim
     await Message.post(
         channel=row.notify_user, rendered=Rendered(text, [bk.section(text)]),
         dedupe_key=f"outbox:{row.id}:undeliverable", release_id=row.release_id,
-    ).enqueue(uow, now)  # type: ignore[arg-type]
+    ).enqueue(uow, now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -68,6 +68,10 @@ class EventKind(StrEnum):
     SURVEY_ANSWERED = "survey_answered"
     REVIEWED = "reviewed"
     LESSONS_LEARNT = "lessons_learnt"
+    WINDOW_CHANGED = "window_changed"
+    COMMUNICATION_SENT = "communication_sent"
+    COMMUNICATION_SKIPPED = "communication_skipped"
+    COMMUNICATIONS_WITHDRAWN = "communications_withdrawn"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).
@@ -136,7 +140,11 @@ class Moved:
 
 @dataclass(frozen=True)
 class Stayed:
+    """A fact recorded without a state change; `changes` are the release's fields it sets
+    (a new planned window, say)."""
+
     event: Event
+    changes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -320,6 +328,33 @@ def cancel(release: Release, actor: Actor, reason: str, now: datetime) -> Decisi
         State.CANCELLED,
         Event(EventKind.CANCELLED, actor.user_id, now, {"reason": reason.strip(), "from": release.state.value}),
     )
+
+
+def change_window(release: Release, actor: Actor, start: datetime, end: datetime, now: datetime,
+                  reason: str = "") -> Decision:
+    """Move the planned window (not a transition: a recorded fact that changes the release).
+
+    Only before execution, and only by the owner. The communication plan reschedules from the
+    event; the minute of grace on the start allows for the date picker's minute resolution.
+    """
+    if release.state not in BEFORE_EXECUTION:
+        return Refused(f"{release.ref} is {release.state.label}, so its planned window can no longer change.")
+    if not actor.has(Role.OWNER):
+        return Refused(f"Only the release owner, <@{release.owner}>, can change the window of {release.ref}.")
+    if end <= start:
+        return Refused("The planned end must be after the planned start.")
+    if start < now - timedelta(minutes=1):
+        return Refused("The new start has already passed; choose a time from now on.")
+    if (start, end) == (release.planned_start, release.planned_end):
+        return Refused(f"{release.ref} already has that window; nothing changed.")
+    data: dict[str, Any] = {
+        "from": [release.planned_start.isoformat(), release.planned_end.isoformat()],
+        "to": [start.isoformat(), end.isoformat()],
+    }
+    if reason.strip():
+        data["reason"] = reason.strip()
+    return Stayed(Event(EventKind.WINDOW_CHANGED, actor.user_id, now, data),
+                  changes={"planned_start": start, "planned_end": end})
 
 
 def close(release: Release, actor: Actor, review_done: bool, now: datetime) -> Decision:

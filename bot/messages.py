@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot import actions as ids
 from bot import blocks as bk
 from bot.catalog import Catalog, ReleaseModel
-from bot.lifecycle import EventKind, State
+from bot.lifecycle import BEFORE_EXECUTION, EventKind, State
 from bot.records import EventRecord, ReleaseDetails, ReleaseRecord, VerificationRecord
 from bot.verification_messages import outcome_lines, progress_lines
 
@@ -87,13 +88,16 @@ def release_card(release: ReleaseRecord, model: ReleaseModel | None,
 def card_buttons(release: ReleaseRecord) -> list[bk.Block]:
     """What can be done next from the card; the use case still checks who may."""
     value = str(release.id)
+    buttons: list[bk.Block] = []
     if release.state is State.PLANNED:
-        return [bk.button("Submit for approval", ids.SUBMIT, value, style="primary")]
-    if release.state is State.READY:
-        return [bk.button("Start", ids.START, value, style="primary"), bk.button("Verify", ids.VERIFY, value)]
-    if release.state in (State.APPROVED, State.EXECUTING):
-        return [bk.button("Verify", ids.VERIFY, value, style="primary")]
-    return []
+        buttons = [bk.button("Submit for approval", ids.SUBMIT, value, style="primary")]
+    elif release.state is State.READY:
+        buttons = [bk.button("Start", ids.START, value, style="primary"), bk.button("Verify", ids.VERIFY, value)]
+    elif release.state in (State.APPROVED, State.EXECUTING):
+        buttons = [bk.button("Verify", ids.VERIFY, value, style="primary")]
+    if release.state in BEFORE_EXECUTION:
+        buttons.append(bk.button("Change window", ids.CHANGE_WINDOW, value))
+    return buttons
 
 
 HELP = """*releasebot*: release management from release models.
@@ -199,6 +203,19 @@ def describe_event(event: EventRecord) -> str:
             return f"failed release verification: {failed} (recorded by {who})"
         case EventKind.MESSAGE_FAILED:
             return f"a message to {where(str(data.get('channel')))} could not be sent: `{data.get('error')}`"
+        case EventKind.WINDOW_CHANGED:
+            moved = data.get("to") or []
+            span = " → ".join(bk.slack_date(datetime.fromisoformat(m)) for m in moved if isinstance(m, str))
+            return f"window moved to {span} by {who}{reason}"
+        case EventKind.COMMUNICATION_SENT:
+            return f"“{bk.escape(str(data.get('template')))}” sent to {where(str(data.get('channel')))}"
+        case EventKind.COMMUNICATION_SKIPPED:
+            skipped_by = f" by {who}" if event.actor else ""
+            return (f"“{bk.escape(str(data.get('template')))}” for {where(str(data.get('channel')))} "
+                    f"skipped{skipped_by}{reason}")
+        case EventKind.COMMUNICATIONS_WITHDRAWN:
+            names = ", ".join(f"“{bk.escape(str(t))}”" for t in data.get("templates") or [])
+            return f"{data.get('count')} scheduled message(s) withdrawn ({names}){reason}"
         case EventKind.CANCELLED | EventKind.ROLLED_BACK:
             return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
         case _:
@@ -221,6 +238,15 @@ def release_record(details: ReleaseDetails, model: ReleaseModel | None, max_even
         blocks.extend(bk.section(chunk) for chunk in _chunks(outcomes))
     blocks.append(bk.section("*History*"))
     blocks.extend(bk.section(chunk) for chunk in _chunks(lines))
+    scheduled = sorted((d for d in details.deliveries if d.state == "pending" and d.template),
+                       key=lambda d: d.due_at)
+    if scheduled:
+        blocks.append(bk.section(
+            "*Scheduled communications*\n" + "\n".join(
+                f"• “{bk.escape(d.template or '')}” to {where(d.channel)}, due {bk.slack_date(d.due_at)}"
+                for d in scheduled[:10])
+            + (f"\n…and {len(scheduled) - 10} more" if len(scheduled) > 10 else "")
+        ))
     failed = [d for d in details.deliveries if d.state == "failed"]
     if failed:
         blocks.append(bk.section(

@@ -26,6 +26,22 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
     SUPERSEDED = "superseded"   # an update overtaken by a newer one before it was sent
     WITHDRAWN = "withdrawn"     # no longer wanted (e.g. the release was cancelled)
+    EXPANDED = "expanded"       # addressed to a user group: one row per member took its place
+
+
+class Purpose(StrEnum):
+    """Why a message of a release model's plan exists (rows without one are bookkeeping)."""
+
+    COMMUNICATION = "communication"   # to the model's communications channel
+    REMINDER = "reminder"             # a direct message to the owner or the approvers
+
+
+class Timing(StrEnum):
+    """What makes a planned message due."""
+
+    EVENT = "event"                   # a lifecycle event (`on: approved`): due at once
+    BEFORE_START = "before_start"     # an offset before the planned start
+    AFTER_RELEASE = "after_release"   # an offset after the release was released
 
 
 #: Refusals that the person who caused a message can fix (usually: invite the bot).
@@ -34,6 +50,11 @@ CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"
 
 def card_anchor(release_id: int) -> str:
     return f"release:{release_id}:card"
+
+
+def is_user_group(conversation: str) -> bool:
+    """A user group id (`S…`) as a message's channel: a direct message to each member."""
+    return conversation.startswith("S")
 
 
 @dataclass(frozen=True)
@@ -47,6 +68,9 @@ class Message:
     release_id: int | None = None
     notify_user: str | None = None
     due_at: datetime | None = None
+    purpose: Purpose | None = None
+    timing: Timing | None = None
+    template: str | None = None
 
     @classmethod
     def post(cls, *, channel: str, rendered: Rendered, dedupe_key: str, **kw: Any) -> Message:
@@ -63,4 +87,6 @@ class Message:
             "channel": self.channel, "anchor": self.anchor, "text": self.text, "blocks": self.blocks,
             "notify_user": self.notify_user, "due_at": self.due_at or now,
             "state": DeliveryState.PENDING.value, "attempts": 0, "created_at": now,
+            "purpose": self.purpose.value if self.purpose else None,
+            "timing": self.timing.value if self.timing else None, "template": self.template,
         })

@@ -123,10 +123,13 @@ class DeliveryRecord:
     last_error: str | None
     due_at: datetime
     sent_at: datetime | None
+    #: The communication plan's template it was rendered from (None for the bot's own messages).
+    template: str | None = None
 
     @classmethod
     def from_row(cls, row: OutboxRow) -> DeliveryRecord:
-        return cls(row.dedupe_key, row.channel, row.state, row.attempts, row.last_error, row.due_at, row.sent_at)
+        return cls(row.dedupe_key, row.channel, row.state, row.attempts, row.last_error, row.due_at, row.sent_at,
+                   row.template if row.purpose else None)
 
 
 @dataclass(frozen=True)

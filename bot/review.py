@@ -104,7 +104,7 @@ class ReviewService:
 
     async def render(self, uow: UnitOfWork, release: ReleaseRecord) -> Rendered:
         context = await self._context(uow, release)
-        return review_message(release, self.templates.render("review", **context))
+        return review_message(release, self.templates.render_report("review", context))
 
     async def _context(self, uow: UnitOfWork, release: ReleaseRecord) -> dict[str, Any]:
         events = [EventRecord.from_row(e) for e in await uow.events.for_release(release.id)]

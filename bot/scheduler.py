@@ -1,7 +1,18 @@
-"""APScheduler jobs: the outbox dispatcher, polled every second and woken on commit.
+"""APScheduler jobs that drive the outbox dispatcher.
 
-A commit that queues messages calls `wake()`, so a message caused by a click leaves at
-once; the poll picks up messages that come due later and those left by a restart.
+The durable schedule is the outbox itself: every communication and reminder is a row with a
+`due_at`, written in the transaction that planned it. APScheduler only decides *when to
+look*, so nothing is lost when the process dies and nothing needs a job store:
+
+- a commit that queues messages calls `wake()`, so a message caused by a click leaves at once;
+- after every run, a one-off date job is set for the moment the next row comes due (or its
+  conversation's pace opens), so a scheduled message leaves within moments of its due time;
+- a poll every `poll_seconds` is the safety net: rows queued by another replica, leases left
+  by a process that died, and whatever is due at start.
+
+The jobs only wake a dispatch task the Heartbeat owns: APScheduler cancels the jobs it is
+running when it shuts down, and a send cancelled half way is a send that may be repeated.
+At shutdown the dispatcher stops claiming and the sends under way are given time to settle.
 """
 
 from __future__ import annotations
@@ -9,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.dispatcher import Dispatcher
@@ -17,6 +30,7 @@ from bot.dispatcher import Dispatcher
 log = logging.getLogger(__name__)
 
 DISPATCH_JOB = "outbox-dispatch"
+NEXT_DUE_JOB = "outbox-next-due"
 
 
 class Heartbeat:
@@ -27,6 +41,7 @@ class Heartbeat:
         self._running = asyncio.Lock()
         self._again = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._next_due: datetime | None = None
         self._periodic: list[tuple[float, Callable[[], Awaitable[None]], str]] = []
 
     def every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
@@ -34,8 +49,9 @@ class Heartbeat:
         self._periodic.append((seconds, job, name))
 
     def start(self) -> None:
+        self.dispatcher.claiming = True
         self.scheduler.add_job(
-            self.dispatch, "interval", seconds=self.poll_seconds, id=DISPATCH_JOB,
+            self._tick, "interval", seconds=self.poll_seconds, id=DISPATCH_JOB,
             replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=30,
         )
         for seconds, job, name in self._periodic:
@@ -49,6 +65,7 @@ class Heartbeat:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self._again = False
+        self.dispatcher.claiming = False
         try:
             async with asyncio.timeout(grace_seconds):
                 async with self._running:
@@ -57,6 +74,10 @@ class Heartbeat:
             log.warning("outbox dispatch still running at shutdown; its leases will expire")
         for task in list(self._tasks):
             task.cancel()
+
+    async def _tick(self) -> None:
+        """What the APScheduler jobs run: a wake-up, over at once (see the module's docstring)."""
+        self.wake()
 
     def wake(self) -> None:
         """Dispatch now (or right after the run under way), without waiting for the poll."""
@@ -85,6 +106,32 @@ class Heartbeat:
                 except Exception:
                     log.exception("outbox dispatch failed; retrying on the next poll")
                     return
+            await self._plan_next()
+
+    async def _plan_next(self) -> None:
+        """Set the one-off job for the next moment a row may leave."""
+        try:
+            wake = await self.dispatcher.next_wake()
+        except Exception:
+            log.exception("could not read when the next message is due; the poll will find it")
+            return
+        if not self.scheduler.running:
+            return
+        if wake == self._next_due and (wake is None or self.scheduler.get_job(NEXT_DUE_JOB)):
+            return  # already planned
+        self._next_due = wake
+        if wake is None:
+            try:
+                self.scheduler.remove_job(NEXT_DUE_JOB)
+            except JobLookupError:
+                pass
+            return
+        # The dispatcher's clock may be a test's; APScheduler runs on the wall clock.
+        delay = max((wake - self.dispatcher.clock()).total_seconds(), 0.0)
+        self.scheduler.add_job(
+            self._tick, "date", run_date=datetime.now(UTC) + timedelta(seconds=delay), id=NEXT_DUE_JOB,
+            replace_existing=True, misfire_grace_time=None,
+        )
 
 
 def _logged(job: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:

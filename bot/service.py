@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot import actions as ids
 from bot import lifecycle
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
-from bot.lifecycle import Event, EventKind, Moved, Refused, State, Stayed
+from bot.communications import CommunicationPlanner
+from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, Role, State, Stayed
 from bot.messages import Rendered, release_card
 from bot.outbox import CHANNEL_ERRORS, Message, card_anchor
 from bot.records import (
@@ -70,6 +71,7 @@ class ReleaseService:
         self.catalog = catalog
         self.clock = clock
         self.hooks: list[TransitionHook] = []
+        self.communications = CommunicationPlanner(catalog)
 
     async def plan(self, draft: PlanDraft, origin_key: str | None = None) -> Outcome:
         """Create a release instance from a release model and post its card.
@@ -194,9 +196,10 @@ class ReleaseService:
     async def apply(
         self, uow: UnitOfWork, row: ReleaseRow, decision: lifecycle.Decision, now: datetime
     ) -> Outcome | ReleaseRecord:
-        """Store what the lifecycle decided: the state change (if it still holds), its event,
-        and the card update. Returns an Outcome when refused; raises Conflict (rolling the
-        whole unit of work back) when a concurrent change got there first."""
+        """Store what the lifecycle decided: the state change (if it still holds) or the
+        changes of a recorded fact, its event, the card update, the communications the event
+        calls for, and the hooks. Returns an Outcome when refused; raises Conflict (rolling
+        the whole unit of work back) when a concurrent change got there first."""
         if isinstance(decision, Refused):
             return Outcome(refused=decision.reason)
         if isinstance(decision, Moved):
@@ -204,12 +207,45 @@ class ReleaseService:
                 raise Conflict(f"REL-{row.id} changed meanwhile; look at it again and retry.")
         else:
             assert isinstance(decision, Stayed)
-            await uow.releases.touch(row.id, now)
+            await uow.releases.touch(row.id, now, **decision.changes)
         await _append(uow, row.id, decision.event)
         release = await self.refresh_card(uow, row.id, now)
+        await self.communications.after(uow, release, decision.event, now)
         for hook in self.hooks:
             await hook(uow, release, decision.event, now)
         return release
+
+    # -- the planned window ---------------------------------------------------------------
+
+    def check_window(self, start: datetime | None, end: datetime | None) -> dict[str, str]:
+        """Field errors for the window modal, answered in its ack (no database needed)."""
+        errors: dict[str, str] = {}
+        if start is None:
+            errors[ids.FIELD_START] = "Choose when the release starts."
+        elif start < self.clock() - timedelta(minutes=1):
+            errors[ids.FIELD_START] = "The new start has already passed; choose a time from now on."
+        if end is None:
+            errors[ids.FIELD_END] = "Choose when the release ends."
+        elif start is not None and end <= start:
+            errors[ids.FIELD_END] = "The planned end must be after the planned start."
+        return errors
+
+    async def change_window(self, release_id: int, user: str, start: datetime, end: datetime,
+                            reason: str = "") -> Outcome:
+        """Move a release's planned window; its communications are rescheduled with it."""
+        now = self.clock()
+        async with self.uow() as uow:
+            row = await uow.releases.get(release_id, for_update=True)
+            if row is None:
+                return Outcome(refused=f"There is no REL-{release_id}.")
+            release = ReleaseRecord.from_row(row)
+            actor = Actor(user, frozenset({Role.OWNER}) if user == release.owner else frozenset())
+            decision = lifecycle.change_window(release.snapshot, actor, start, end, now, reason)
+            try:
+                result = await self.apply(uow, row, decision, now)
+            except Conflict as exc:
+                return Outcome(refused=str(exc))
+        return as_outcome(result)
 
 
 class Conflict(Exception):

@@ -1,13 +1,16 @@
 """The dispatcher's Gateway on slack-sdk: posts and updates, with Slack's errors classified.
 
-slack-sdk's retry handlers absorb a single 429 (honouring Retry-After), a 5xx and a dropped
-connection inside one call; what still fails is handed back to the outbox, which retries
-durably with backoff.
+The outbox's client has no retry handlers of its own: a 429, a 5xx or a dropped connection
+goes straight back to the dispatcher, which retries durably with backoff and honours
+Retry-After for that conversation alone, instead of sleeping inside a call while every other
+conversation waits. Bolt's client (for the calls a listener makes after its ack) keeps
+slack-sdk's single in-call retries.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -28,15 +31,17 @@ TRANSIENT_ERRORS = frozenset({
 })
 
 
-def web_client(token: str, base_url: str, timeout: int = 10) -> AsyncWebClient:
-    return AsyncWebClient(
-        token=token, base_url=base_url, timeout=timeout,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=1),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=1),
-            AsyncServerErrorRetryHandler(max_retry_count=1),
-        ],
-    )
+#: How long a user group's members are remembered: briefly, so that changes show soon.
+GROUP_TTL_SECONDS = 60.0
+
+
+def web_client(token: str, base_url: str, timeout: int = 10, *, retries: bool = True) -> AsyncWebClient:
+    handlers = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=1),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=1),
+        AsyncServerErrorRetryHandler(max_retry_count=1),
+    ] if retries else []
+    return AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
 
 
 def classify(exc: SlackApiError) -> DeliveryError:
@@ -58,8 +63,10 @@ def classify(exc: SlackApiError) -> DeliveryError:
 
 
 class SlackGateway:
-    def __init__(self, client: AsyncWebClient):
+    def __init__(self, client: AsyncWebClient, group_ttl: float = GROUP_TTL_SECONDS):
         self.client = client
+        self.group_ttl = group_ttl
+        self._groups: dict[str, tuple[float, list[str]]] = {}
 
     async def post(self, channel: str, text: str, blocks: list[bk.Block] | None) -> tuple[str, str]:
         try:
@@ -79,3 +86,18 @@ class SlackGateway:
             raise classify(exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None
+
+    async def members(self, group: str) -> list[str]:
+        """The members of a user group (`usergroups.users.list`), cached for `group_ttl`."""
+        cached = self._groups.get(group)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            response = await self.client.usergroups_users_list(usergroup=group)
+        except SlackApiError as exc:
+            raise classify(exc) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None
+        users = [str(user) for user in response.get("users") or []]
+        self._groups[group] = (time.monotonic() + self.group_ttl, users)
+        return users

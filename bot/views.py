@@ -1,4 +1,4 @@
-"""Modals, as Block Kit data: the planning form."""
+"""Modals, as Block Kit data: the planning form and the window change."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from bot import actions as ids
 from bot import blocks as bk
 from bot.catalog import Catalog
+from bot.records import ReleaseRecord
 
 
 def _input(block_id: str, label: str, element: bk.Block, *, optional: bool = False,
@@ -105,4 +106,24 @@ def lessons_modal(release_id: int, channel_id: str) -> bk.Block:
         "private_metadata": json.dumps({"release_id": release_id, "channel": channel_id}),
         "blocks": [_input(ids.FIELD_LESSONS, "What did we learn?",
                           _text("What went well, what to do differently next time", multiline=True))],
+    }
+def window_modal(release: ReleaseRecord) -> bk.Block:
+    """Move a release's planned window: the current one prefilled, and why (for the record)."""
+    blocks = [
+        bk.section(f"*{bk.escape(bk.truncate(release.title, 200))}* ({release.ref}) is {release.state.label}. "
+                   "Announcements and reminders timed from the start move with it."),
+        _input(ids.FIELD_START, "Planned start", {
+            "type": "datetimepicker", "initial_date_time": int(release.planned_start.timestamp())},
+            hint="Shown in your own time zone."),
+        _input(ids.FIELD_END, "Planned end", {
+            "type": "datetimepicker", "initial_date_time": int(release.planned_end.timestamp())}),
+        _input(ids.FIELD_REASON, "Why", _text("e.g. the supplier moved the maintenance slot", max_length=500),
+               optional=True, hint="Recorded on the release."),
+    ]
+    return {
+        "type": "modal", "callback_id": ids.WINDOW_VIEW,
+        "title": bk.plain(f"Window of {release.ref}", bk.MODAL_TITLE),
+        "submit": bk.plain("Change window", 24), "close": bk.plain("Cancel", 24),
+        "private_metadata": json.dumps({"release_id": release.id, "channel_id": release.channel_id}),
+        "blocks": blocks,
     }

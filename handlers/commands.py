@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,34 +15,11 @@ from bot.context import Services
 from bot.lifecycle import State
 from bot.records import parse_ref
 from bot.views import plan_modal
-from handlers.common import answer, guarded
+from handlers import communications
+from handlers.common import Invocation, Subcommand, answer, guarded
 from handlers.verification import open_checklist
 
-
-@dataclass(frozen=True)
-class Invocation:
-    ack: AsyncAck
-    respond: AsyncRespond
-    client: AsyncWebClient
-    command: dict[str, Any]
-    args: list[str]
-
-    @property
-    def user(self) -> str:
-        return str(self.command["user_id"])
-
-    @property
-    def rest(self) -> str:
-        """The text after the sub-command, as typed."""
-        text = str(self.command.get("text", "")).strip()
-        parts = text.split(None, 1)
-        return parts[1] if len(parts) > 1 else ""
-
-    async def refuse(self, text: str) -> None:
-        await self.ack(response_type="ephemeral", text=text)
-
-
-Subcommand = Callable[[Invocation, Services], Awaitable[None]]
+__all__ = ["Invocation", "Subcommand", "SUBCOMMANDS", "register"]
 
 
 async def help_(inv: Invocation, services: Services) -> None:
@@ -265,6 +241,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "survey": survey,
     "review": review,
     "close": close,
+    "schedule": communications.schedule,
+    "announce": communications.announce,
 }
 
 

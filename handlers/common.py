@@ -1,13 +1,18 @@
-"""Small helpers every handler uses: answering privately, and never failing after ack."""
+"""Small helpers every handler uses: a parsed `/release` invocation, answering privately, and
+never failing after ack."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.context import Services
 from bot.messages import Rendered
 
 log = logging.getLogger("releasebot.handlers")
@@ -38,3 +43,29 @@ async def guarded(what: str, respond: AsyncRespond | None, work: Callable[[], Aw
                 await respond(text=OUR_FAULT, response_type="ephemeral", replace_original=False)
             except Exception:
                 log.exception("could not tell the user that %s failed", what)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    ack: AsyncAck
+    respond: AsyncRespond
+    client: AsyncWebClient
+    command: dict[str, Any]
+    args: list[str]
+
+    @property
+    def user(self) -> str:
+        return str(self.command["user_id"])
+
+    @property
+    def rest(self) -> str:
+        """The text after the sub-command, as typed."""
+        text = str(self.command.get("text", "")).strip()
+        parts = text.split(None, 1)
+        return parts[1] if len(parts) > 1 else ""
+
+    async def refuse(self, text: str) -> None:
+        await self.ack(response_type="ephemeral", text=text)
+
+
+Subcommand = Callable[[Invocation, Services], Awaitable[None]]

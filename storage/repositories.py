@@ -14,7 +14,15 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow, SlackMessageRow, VerificationRow
+from storage.tables import (
+    ApprovalRow,
+    ChannelPaceRow,
+    OutboxRow,
+    ReleaseEventRow,
+    ReleaseRow,
+    SlackMessageRow,
+    VerificationRow,
+)
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
@@ -66,6 +74,17 @@ class ReleaseRepository:
             .where(ReleaseRow.id == release_id)
             .values(version=ReleaseRow.version + 1, updated_at=now, **changes)
         )
+
+    async def in_window(self, start: datetime, end: datetime, states: Sequence[str], limit: int = 200
+                        ) -> list[ReleaseRow]:
+        """Releases in `states` whose planned window overlaps [start, end), soonest first."""
+        result = await self.session.execute(
+            select(ReleaseRow)
+            .where(ReleaseRow.planned_start < end, ReleaseRow.planned_end > start, ReleaseRow.state.in_(states))
+            .order_by(ReleaseRow.planned_start, ReleaseRow.id)
+            .limit(limit)
+        )
+        return list(result.scalars())
 
     async def newest(
         self, *, states: Sequence[str] | None = None, owner: str | None = None, limit: int = 20
@@ -174,20 +193,36 @@ class OutboxRepository:
         return bool((await self.session.execute(stmt)).scalar())
 
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
-        """Lease due rows to `worker`. SKIP LOCKED lets replicas claim disjoint rows at once;
-        an expired lease (a worker that died) makes a row claimable again."""
+        """Lease due rows to `worker`: at most one per conversation, and only for conversations
+        whose pace allows a message now (see `take_slot`).
+
+        SKIP LOCKED lets replicas claim disjoint rows at once; an expired lease (a worker that
+        died) makes a row claimable again. A row left out because its conversation is paced
+        is not touched: waiting for pace is not an attempt.
+        """
+        paced = select(ChannelPaceRow.channel).where(ChannelPaceRow.next_at > now)
         due = (
-            select(OutboxRow.id)
+            select(OutboxRow.id, OutboxRow.channel)
             .where(
                 OutboxRow.state == "pending",
                 OutboxRow.due_at <= now,
                 or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+                OutboxRow.channel.not_in(paced),
             )
             .order_by(OutboxRow.due_at, OutboxRow.id)
-            .limit(limit)
+            .limit(limit * 4)
             .with_for_update(skip_locked=True)
         )
-        ids = list((await self.session.execute(due)).scalars())
+        first: dict[str, int] = {}
+        for row_id, channel in (await self.session.execute(due)).all():
+            first.setdefault(channel, row_id)
+        ids: list[int] = []
+        # Slots are taken in channel order so that two replicas never wait on each other in a cycle.
+        for channel in sorted(first):
+            if len(ids) >= limit:
+                break
+            if await self.take_slot(channel, now, now + lease):
+                ids.append(first[channel])
         if not ids:
             return []
         await self.session.execute(
@@ -198,6 +233,44 @@ class OutboxRepository:
             .execution_options(populate_existing=True)
         )
         return list(rows.scalars())
+
+    async def take_slot(self, channel: str, now: datetime, until: datetime) -> bool:
+        """Reserve `channel` until `until` if its pace allows a message now.
+
+        A conditional UPDATE on one row per conversation: of two replicas racing for the same
+        channel, the second waits for the first to commit and then finds the slot taken.
+        """
+        await self.session.execute(
+            insert_ignoring_conflicts(self.session, ChannelPaceRow, {"channel": channel, "next_at": now},
+                                      ["channel"])
+        )
+        result = await self.session.execute(
+            update(ChannelPaceRow)
+            .where(ChannelPaceRow.channel == channel, ChannelPaceRow.next_at <= now)
+            .values(next_at=until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pace(self, channel: str, until: datetime) -> None:
+        """The next message to `channel` may leave at `until` (after a send, or a 429)."""
+        await self.session.execute(
+            update(ChannelPaceRow).where(ChannelPaceRow.channel == channel).values(next_at=until)
+        )
+
+    async def next_wake(self, now: datetime) -> datetime | None:
+        """The earliest moment a pending row may become claimable: a row coming due, a paced
+        conversation opening again, or another worker's lease running out."""
+        pending = OutboxRow.state == "pending"
+        due_now = select(OutboxRow.channel).where(pending, OutboxRow.due_at <= now)
+        candidates = [
+            select(func.min(OutboxRow.due_at)).where(pending, OutboxRow.due_at > now),
+            select(func.min(ChannelPaceRow.next_at)).where(ChannelPaceRow.next_at > now,
+                                                          ChannelPaceRow.channel.in_(due_now)),
+            select(func.min(OutboxRow.claimed_until)).where(pending, OutboxRow.claimed_until > now),
+        ]
+        moments = [(await self.session.execute(query)).scalar_one_or_none() for query in candidates]
+        found = [_aware(m) for m in moments if m is not None]
+        return min(found) if found else None
 
     async def finish(self, row_id: int, worker: str, **values: Any) -> bool:
         """Settle a claimed row (sent, failed, rescheduled); only its claimant may."""
@@ -236,6 +309,45 @@ class OutboxRepository:
             select(OutboxRow).where(OutboxRow.release_id == release_id).order_by(OutboxRow.id)
         )
         return list(result.scalars())
+
+    async def planned_pending(self, release_id: int, now: datetime) -> list[OutboxRow]:
+        """A release's communications and reminders not sent yet and not being sent now,
+        soonest first."""
+        result = await self.session.execute(
+            select(OutboxRow)
+            .where(OutboxRow.release_id == release_id, OutboxRow.state == "pending",
+                   OutboxRow.purpose.is_not(None),
+                   or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
+            .order_by(OutboxRow.due_at, OutboxRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(result.scalars())
+
+    async def withdraw(self, row_ids: Sequence[int], now: datetime, state: str = "withdrawn") -> int:
+        """Take pending rows out of the queue (unless a dispatcher is sending one right now)."""
+        if not row_ids:
+            return 0
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(row_ids), OutboxRow.state == "pending",
+                   or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
+            .values(state=state, claimed_by=None, claimed_until=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def bring_forward(self, row_id: int, now: datetime) -> bool:
+        """Make a pending row due now (it keeps its place if it was due already)."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.state == "pending", OutboxRow.due_at > now)
+            .values(due_at=now)
+        )
+        self.enqueued += int(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def get(self, row_id: int) -> OutboxRow | None:
+        stmt = select(OutboxRow).where(OutboxRow.id == row_id).execution_options(populate_existing=True)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def next_due(self) -> datetime | None:
         result = await self.session.execute(

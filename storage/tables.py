@@ -122,6 +122,12 @@ class OutboxRow(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
+    # Communications and reminders of a release model's plan (bot/communications.py): what
+    # the message is for, what makes it due, and the template it was rendered from. Rows
+    # without a purpose (the release card, notices) are the bot's own bookkeeping.
+    purpose: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    timing: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    template: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ApprovalRow(Base):
@@ -214,3 +220,13 @@ class SlackMessageRow(Base):
     ts: Mapped[str] = mapped_column(String(32))
     release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), nullable=True, index=True)
     updated_at: Mapped[datetime]
+
+
+class ChannelPaceRow(Base):
+    """When a conversation may receive its next message: one message per second per channel,
+    held in the database so that replicas pace together, not each on its own."""
+
+    __tablename__ = "channel_pace"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime]

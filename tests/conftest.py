@@ -73,7 +73,8 @@ def catalog() -> Catalog:
 
 
 class MovableClock:
-    """Real time plus an offset that tests advance: "two hours later" without waiting."""
+    """The wall clock plus an offset a test can move forward: due messages, surveys and retry
+    backoff come due at once, without sleeping and without timing assertions."""
 
     def __init__(self) -> None:
         self.offset = timedelta()
@@ -81,8 +82,9 @@ class MovableClock:
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.offset
 
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
+    def advance(self, delta: timedelta | None = None, **parts: float) -> None:
+        """`advance(timedelta(hours=2))` or `advance(hours=2)`."""
+        self.offset += (delta or timedelta()) + timedelta(**parts)
 
 
 @pytest.fixture
@@ -128,7 +130,7 @@ async def settle(bot: Releasebot, timeout: float = 15.0) -> None:
     async def idle() -> bool:
         async with bot.services.releases.uow() as uow:
             due = await uow.outbox.next_due()
-        return due is None or due > datetime.now(UTC)
+        return due is None or due > bot.services.clock()
 
     await eventually(idle, timeout)
     async with bot.heartbeat._running:  # a send under way finishes before we look

@@ -123,7 +123,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
-        app.router.add_get("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack-sdk reads some methods with GET
         app.router.add_post("/response/{n}", self._response_url)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
@@ -231,6 +231,11 @@ class FakeSlack:
         params = await self._params(request)
         if self.delays.get(method):
             await asyncio.sleep(self.delays[method])
+            if request.transport is None or request.transport.is_closing():
+                # The client gave up waiting: model a request that never took effect.
+                self._record(Call(method, params, time.monotonic(), status=0,
+                                  result={"ok": False, "error": "client_went_away"}))
+                return web.Response(status=499)
         for failure in self._failures.get(method, []):
             if failure.times > 0 and (failure.when is None or failure.when(params)):
                 failure.times -= 1

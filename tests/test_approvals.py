@@ -68,7 +68,8 @@ async def test_quorum_of_two_with_an_approver_from_a_user_group(workspace: Works
     assert "Approved" in card.mrkdwn()
     details = await bot.services.releases.show(release_id)
     assert details is not None
-    assert [(e.kind, e.actor) for e in details.events][-2:] == [("approval_recorded", BOB), ("approved", CAROL)]
+    decisions = [(e.kind, e.actor) for e in details.events if e.kind in ("approval_recorded", "approved")]
+    assert decisions == [("approval_recorded", BOB), ("approved", CAROL)]
 
 
 async def test_requester_cannot_approve_their_own_release(workspace: Workspace, bot: Releasebot,
@@ -210,7 +211,7 @@ async def test_submit_from_the_card_button_and_only_by_the_owner(workspace: Work
     await eventually(lambda: _is(bot, release_id, "awaiting_approval"))
     await settle(bot)
     assert len([p for p in slack.posts(APPROVALS) if f"REL-{release_id} " in p.text]) == 1
-    assert slack.message(card.channel, card.ts).buttons() == []
+    assert "Submit for approval" not in [b["text"]["text"] for b in slack.message(card.channel, card.ts).buttons()]
 
 
 async def test_submitting_twice_asks_once(workspace: Workspace, bot: Releasebot, slack: FakeSlack) -> None:

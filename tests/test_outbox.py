@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.app import Releasebot, build
 from bot.catalog import Catalog
@@ -10,7 +10,7 @@ from bot.config import Settings
 from bot.messages import Rendered
 from bot.outbox import Message, card_anchor
 from bot.records import DeliveryRecord
-from tests.conftest import ALICE, CHANNEL, eventually, plan_release, settle
+from tests.conftest import ALICE, CHANNEL, MovableClock, eventually, plan_release, plan_values, settle
 from tests.fake_slack import FakeSlack
 from tests.workspace import Workspace
 
@@ -24,11 +24,29 @@ async def test_rate_limited_post_is_retried_after_retry_after(workspace: Workspa
     assert len(slack.posts(CHANNEL)) == 1
 
 
-async def test_server_errors_are_retried_until_the_card_lands(workspace: Workspace, slack: FakeSlack,
-                                                              bot: Releasebot) -> None:
+async def attempts_recorded(bot: Releasebot, dedupe_key: str, count: int) -> None:
+    """Wait until the outbox row has recorded `count` attempts (and so set its next due time)."""
+    async def recorded() -> bool:
+        async with bot.services.releases.uow() as uow:
+            rows = await uow.outbox.for_release(1)
+        return any(r.dedupe_key == dedupe_key and r.attempts >= count for r in rows)
+
+    await eventually(recorded)
+
+
+async def test_server_errors_are_retried_with_backoff_until_the_card_lands(
+    workspace: Workspace, slack: FakeSlack, bot: Releasebot, clock: MovableClock
+) -> None:
     slack.fail("chat.postMessage", status=503, times=3, body="Service Unavailable")
-    _, card = await plan_release(workspace)
+    await workspace.command("new cab", by=ALICE)
+    view = (await slack.wait_for_calls("views.open"))[0]["view"]
+    await workspace.submit_view(view, plan_values(), by=ALICE)
+    for failures in (1, 2, 3):  # each retry waits its backoff (2 s, 4 s, 8 s): move the clock on
+        await attempts_recorded(bot, "REL-1:card:post", failures)
+        clock.advance(timedelta(seconds=2 ** failures))
+    card = (await slack.wait_for_calls("chat.postMessage", channel=CHANNEL))[0]
     assert len(slack.posts(CHANNEL)) == 1
+    assert [a.status for a in slack.attempts_to("chat.postMessage")] == [503, 503, 503, 200]
     release_id = int(card.text.split()[0].removeprefix("REL-"))
 
     async def sent() -> list[DeliveryRecord]:
@@ -37,7 +55,7 @@ async def test_server_errors_are_retried_until_the_card_lands(workspace: Workspa
         return [d for d in details.deliveries if d.state == "sent"]
 
     delivered = await eventually(sent)
-    assert len(delivered) == 1 and delivered[0].attempts >= 2
+    assert len(delivered) == 1 and delivered[0].attempts == 4
 
 
 async def test_not_in_channel_keeps_the_release_and_tells_the_owner_how_to_fix_it(

@@ -1,0 +1,85 @@
+"""`/release announce REL-n`, its *Send now* / *Skip* buttons, and `/release schedule [DAYS]`.
+
+Everything is answered privately: a preview is for the person who asked, and so are refusals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot import actions as ids
+from bot.announcements import MAX_DAYS, Answer
+from bot.context import Services
+from bot.records import parse_ref
+from handlers.common import Invocation, answer, guarded
+
+DEFAULT_DAYS = 14
+
+
+async def announce(inv: Invocation, services: Services) -> None:
+    release_id = parse_ref(inv.args[0]) if inv.args else None
+    if release_id is None:
+        await inv.refuse("Say which release: `/release announce REL-7` previews its next communication.")
+        return
+    await inv.ack()
+
+    async def work() -> None:
+        preview = await services.communications.preview(release_id, inv.user)
+        await answer(inv.respond, preview.rendered)
+
+    await guarded("/release announce", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
+async def schedule(inv: Invocation, services: Services) -> None:
+    word = inv.args[0] if inv.args else str(DEFAULT_DAYS)
+    days = int(word) if word.isdigit() else 0
+    if not 1 <= days <= MAX_DAYS:
+        await inv.refuse(f"“{word}” is not a number of days: try `/release schedule 30` "
+                         f"(1 to {MAX_DAYS}; {DEFAULT_DAYS} if you leave it out).")
+        return
+    await inv.ack()
+
+    async def work() -> None:
+        await answer(inv.respond, await services.communications.schedule(days))
+
+    await guarded("/release schedule", inv.respond, work, user=inv.user, days=days)
+
+
+async def _replace(respond: AsyncRespond, result: Answer) -> None:
+    """Answer a click on the private preview by replacing it, so its buttons are gone."""
+    await respond(text=result.rendered.text, blocks=result.rendered.blocks, response_type="ephemeral",
+                  replace_original=True)
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.action(ids.ANNOUNCE_SEND)
+    async def on_send_now(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        user = str(body["user"]["id"])
+        value = str(body["actions"][0].get("value", ""))
+
+        async def work() -> None:
+            if not value.isdigit():
+                await _replace(respond, Answer.say("That communication no longer exists.", ok=False))
+                return
+            await _replace(respond, await services.communications.send_now(int(value), user))
+
+        await guarded("sending a communication now", respond, work, user=user, message=value)
+
+    @app.action(ids.ANNOUNCE_SKIP)
+    async def on_skip(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        user = str(body["user"]["id"])
+        value = str(body["actions"][0].get("value", ""))
+
+        async def work() -> None:
+            if not value.isdigit():
+                await _replace(respond, Answer.say("That communication no longer exists.", ok=False))
+                return
+            await _replace(respond, await services.communications.skip(int(value), user))
+
+        await guarded("skipping a communication", respond, work, user=user, message=value)

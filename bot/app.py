@@ -25,6 +25,7 @@ from bot.clock import Clock, utcnow
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
+from bot.metrics import MetricsService
 from bot.scheduler import Heartbeat
 from bot.service import ReleaseService
 from bot.slack_directory import SlackDirectory
@@ -93,7 +94,9 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
     releases = ReleaseService(uow, catalog, clock)
     approvals = ApprovalService(releases, SlackDirectory(client))
-    services = Services(releases=releases, approvals=approvals, catalog=catalog, clock=clock)
+    metrics = MetricsService(uow, catalog, clock)
+    services = Services(releases=releases, approvals=approvals, catalog=catalog, clock=clock,
+                        metrics=metrics)
     dispatcher = Dispatcher(uow, SlackGateway(client), clock)
     heartbeat = Heartbeat(dispatcher)
     uow.on_commit = heartbeat.wake

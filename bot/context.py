@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
+from bot.metrics import MetricsService
 from bot.service import ReleaseService
 
 
@@ -16,3 +17,4 @@ class Services:
     approvals: ApprovalService
     catalog: Catalog
     clock: Clock
+    metrics: MetricsService

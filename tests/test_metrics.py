@@ -12,10 +12,14 @@ import pytest
 
 from bot.catalog import Catalog
 from bot.metrics import MetricsRequest, MetricsService, parse_request
+from bot.metrics_messages import duration, metrics_message
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
-from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE
+from tests.blockkit_lint import lint_calls, lint_message
+from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, plan_release
+from tests.fake_slack import FakeSlack
 from tests.seed import add_release, add_survey
+from tests.workspace import Workspace
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -164,6 +168,22 @@ async def test_no_releases_gives_no_rates(uow: UnitOfWorkFactory, catalog: Catal
     assert (m.created, m.executed, m.started, m.lead_times, m.backlog, m.invitations) == (0, 0, 0, 0, 0, 0)
     assert (m.success_rate, m.schedule_adherence, m.lead_time_median, m.satisfaction, m.response_rate) == (
         None, None, None, None, None)
+    rendered = metrics_message(m, catalog)
+    assert "no release executed yet" in str(rendered.blocks)
+    assert lint_message({"text": rendered.text, "blocks": rendered.blocks}) == []
+
+
+async def test_the_answer_shows_each_figure_with_its_counts(history: UnitOfWorkFactory, catalog: Catalog) -> None:
+    m = await service(history, catalog).key_metrics(30)
+    rendered = metrics_message(m, catalog)
+    text = str(rendered.blocks)
+    for expected in ("Releases planned: 9", "2 released · 1 failed · 1 rolled back · 1 rejected · 1 cancelled · 3 open",
+                     "50% (2 of 4 executed)", "25% (1 of 4)", "60% started within the planned window (3 of 5)",
+                     "average start delay 36 min", "median 1 d 21 h · 90th percentile 1 d 23 h (3 released)",
+                     "3 not yet executed · average wait 22 d 16 h · oldest REL-10, 60 d",
+                     "3.7 / 5 from 3 ratings", "67% (4 of 6 invited)", "Releases created", "the backlog is as of now"):
+        assert expected in text, expected
+    assert lint_message({"text": rendered.text, "blocks": rendered.blocks}) == []
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -192,3 +212,47 @@ def test_bad_periods_and_models_say_what_to_type(args: list[str], says: str, cat
     answer = parse_request(args, catalog)
     assert isinstance(answer, str)
     assert says in answer and "`/release metrics [PERIOD] [MODEL]`" in answer
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (None, "—"), (20, "under a minute"), (45 * 60, "45 min"), (3 * 3600, "3 h"), (3 * 3600 + 20 * 60, "3 h 20 min"),
+    (2 * 86400 + 4 * 3600 + 59, "2 d 4 h"), (5 * 86400, "5 d"),
+])
+def test_durations_read_as_people_say_them(seconds: int | None, text: str) -> None:
+    assert duration(None if seconds is None else timedelta(seconds=seconds)) == text
+
+
+async def test_metrics_command_answers_privately_after_the_ack(workspace: Workspace, slack: FakeSlack) -> None:
+    release_id, _ = await plan_release(workspace)            # cab, planned just now: open, and waiting
+    await plan_release(workspace, model="quick", title="Not counted for cab")
+    seen = len(slack.responses())
+    answer = await workspace.command("metrics 30d cab", by=BOB)
+    assert answer.status == 200 and answer.body == ""
+    reply = await slack.next_response(seen)
+    assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+    text = reply.all_text()
+    assert "Key metrics · last 30 days · CAB release" in text
+    assert "Releases planned: 1*" in text and "0 released" in text and "1 open" in text
+    assert "1 not yet executed" in text and f"oldest REL-{release_id}" in text
+    assert "release model `cab`" in text
+    assert lint_calls(slack.calls) == []
+
+
+async def test_metrics_command_defaults_to_30_days_of_every_model(workspace: Workspace, slack: FakeSlack) -> None:
+    seen = len(slack.responses())
+    await workspace.command("metrics", by=ALICE)
+    text = (await slack.next_response(seen)).all_text()
+    assert "Key metrics · last 30 days" in text and "Releases planned: 0" in text
+    assert "no release executed yet" in text
+
+
+@pytest.mark.parametrize(("typed", "says"), [
+    ("metrics 30", "is not a period"),
+    ("metrics 90d payments", "There is no release model “payments”"),
+])
+async def test_metrics_command_refuses_in_the_ack(workspace: Workspace, slack: FakeSlack, typed: str,
+                                                  says: str) -> None:
+    answer = await workspace.command(typed, by=ALICE)
+    body = answer.json()
+    assert body["response_type"] == "ephemeral" and says in body["text"] and "/release metrics" in body["text"]
+    assert slack.responses() == []

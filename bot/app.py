@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import handlers.approvals
 import handlers.commands
 import handlers.events
+import handlers.home
 import handlers.planning
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
@@ -25,6 +26,7 @@ from bot.clock import Clock, utcnow
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
+from bot.home import HomeService
 from bot.metrics import MetricsService
 from bot.scheduler import Heartbeat
 from bot.service import ReleaseService
@@ -95,8 +97,9 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     releases = ReleaseService(uow, catalog, clock)
     approvals = ApprovalService(releases, SlackDirectory(client))
     metrics = MetricsService(uow, catalog, clock)
+    home = HomeService(releases, approvals, metrics)
     services = Services(releases=releases, approvals=approvals, catalog=catalog, clock=clock,
-                        metrics=metrics)
+                        metrics=metrics, home=home)
     dispatcher = Dispatcher(uow, SlackGateway(client), clock)
     heartbeat = Heartbeat(dispatcher)
     uow.on_commit = heartbeat.wake
@@ -106,6 +109,6 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=logging.getLogger("releasebot.bolt"),
     )
-    for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.events):
+    for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.events, handlers.home):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

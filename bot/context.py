@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
+from bot.home import HomeService
 from bot.metrics import MetricsService
 from bot.service import ReleaseService
 
@@ -18,3 +19,4 @@ class Services:
     catalog: Catalog
     clock: Clock
     metrics: MetricsService
+    home: HomeService

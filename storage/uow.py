@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import db
+from storage.home import HomeQueries
 from storage.metrics import MetricsQueries
 from storage.repositories import ApprovalRepository, EventRepository, OutboxRepository, ReleaseRepository
 
@@ -18,6 +19,7 @@ from storage.repositories import ApprovalRepository, EventRepository, OutboxRepo
 class UnitOfWork:
     session: AsyncSession
     metrics: MetricsQueries
+    home: HomeQueries
     releases: ReleaseRepository
     events: EventRepository
     outbox: OutboxRepository
@@ -36,6 +38,7 @@ class UnitOfWork:
             # Reports that only read (metrics) take no write lock on SQLite; they must not write.
             await self.session.connection(execution_options={db.READ_ONLY: True})
         self.metrics = MetricsQueries(self.session)
+        self.home = HomeQueries(self.session)
         self.releases = ReleaseRepository(self.session)
         self.events = EventRepository(self.session)
         self.outbox = OutboxRepository(self.session)

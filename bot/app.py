@@ -19,6 +19,7 @@ import handlers.approvals
 import handlers.commands
 import handlers.communications
 import handlers.events
+import handlers.home
 import handlers.planning
 import handlers.review
 import handlers.surveys
@@ -31,6 +32,8 @@ from bot.clock import Clock, utcnow
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
+from bot.home import HomeService
+from bot.metrics import MetricsService
 from bot.review import ReviewService
 from bot.scheduler import Heartbeat
 from bot.service import ReleaseService
@@ -109,9 +112,11 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     verification = VerificationService(releases, directory)
     surveys = SurveyService(releases, directory)
     reviews = ReviewService(releases, catalog.templates)
+    metrics = MetricsService(uow, catalog, clock)
+    home = HomeService(releases, approvals, metrics)
     services = Services(releases=releases, approvals=approvals, verification=verification, surveys=surveys,
                         reviews=reviews, catalog=catalog, clock=clock,
-                        communications=CommunicationService(uow, catalog, clock))
+                        communications=CommunicationService(uow, catalog, clock), metrics=metrics, home=home)
     dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
@@ -124,6 +129,7 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         logger=logging.getLogger("releasebot.bolt"),
     )
     for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.verification,
-                   handlers.surveys, handlers.review, handlers.window, handlers.communications, handlers.events):
+                   handlers.surveys, handlers.review, handlers.window, handlers.communications, handlers.home,
+                   handlers.events):
         module.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

@@ -8,6 +8,8 @@ from bot.announcements import CommunicationService
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
+from bot.home import HomeService
+from bot.metrics import MetricsService
 from bot.review import ReviewService
 from bot.service import ReleaseService
 from bot.surveys import SurveyService
@@ -23,4 +25,6 @@ class Services:
     verification: VerificationService
     catalog: Catalog
     clock: Clock
+    metrics: MetricsService
+    home: HomeService
     communications: CommunicationService

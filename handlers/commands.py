@@ -13,6 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.context import Services
 from bot.lifecycle import State
+from bot.metrics import parse_request
+from bot.metrics_messages import metrics_message
 from bot.records import parse_ref
 from bot.views import plan_modal
 from handlers import communications
@@ -84,6 +86,21 @@ async def show(inv: Invocation, services: Services) -> None:
         await answer(inv.respond, messages.release_record(details, model))
 
     await guarded("/release show", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+
+
+async def metrics(inv: Invocation, services: Services) -> None:
+    """`/release metrics [PERIOD] [MODEL]`: a bad period or model is answered in the ack."""
+    request = parse_request(inv.args, services.catalog)
+    if isinstance(request, str):
+        await inv.refuse(request)
+        return
+    await inv.ack()
+
+    async def work() -> None:
+        figures = await services.metrics.key_metrics(request.days, request.model_key)
+        await answer(inv.respond, metrics_message(figures, services.catalog))
+
+    await guarded("/release metrics", inv.respond, work, user=inv.user)
 
 
 def _with_release(usage: str, needs_reason: bool = False) -> Callable[[Subcommand], Subcommand]:
@@ -230,6 +247,7 @@ async def close(inv: Invocation, services: Services) -> None:
 SUBCOMMANDS: dict[str, Subcommand] = {
     "help": help_,
     "models": models,
+    "metrics": metrics,
     "new": new,
     "list": list_,
     "show": show,

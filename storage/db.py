@@ -2,7 +2,8 @@
 
 SQLite takes its write lock lazily, so two transactions that read and then write deadlock
 into "database is locked". Every transaction here begins IMMEDIATE instead, which
-serialises writers the way PostgreSQL's row locks do.
+serialises writers the way PostgreSQL's row locks do; only transactions marked read-only
+begin deferred.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+
+#: Execution option of a connection whose transaction only reads (see `UnitOfWork`).
+READ_ONLY = "releasebot_read_only"
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -35,7 +39,10 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only unit of work (the metrics, the App Home) takes no write lock: in WAL
+        # mode it reads a consistent snapshot and never makes a writer wait for a long read.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -56,6 +56,9 @@ class ReleaseRow(Base):
     __table_args__ = (
         Index("ix_releases_state_created", "state", "created_at"),
         Index("ix_releases_owner_created", "owner", "created_at"),
+        # The key metrics of one release model: its releases of a period, and its backlog.
+        Index("ix_releases_model_created", "model_key", "created_at"),
+        Index("ix_releases_state_model_created", "state", "model_key", "created_at"),
         {"sqlite_autoincrement": True},
     )
 
@@ -84,7 +87,9 @@ class ReleaseEventRow(Base):
     __table_args__ = (
         Index("ix_release_events_release", "release_id", "id"),
         Index("ix_release_events_kind_at", "kind", "at"),
-        Index("ix_release_events_release_kind", "release_id", "kind"),
+        # (release_id, kind, at) answers "when did this release first …" from the index alone
+        # (the key metrics); it replaces the narrower (release_id, kind) of 0005.
+        Index("ix_release_events_release_kind_at", "release_id", "kind", "at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

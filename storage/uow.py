@@ -10,6 +10,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage import db
+from storage.home import HomeQueries
+from storage.metrics import MetricsQueries
 from storage.repositories import (
     ApprovalRepository,
     EventRepository,
@@ -22,6 +25,8 @@ from storage.surveys import SurveyRepository
 
 class UnitOfWork:
     session: AsyncSession
+    metrics: MetricsQueries
+    home: HomeQueries
     releases: ReleaseRepository
     events: EventRepository
     outbox: OutboxRepository
@@ -29,13 +34,20 @@ class UnitOfWork:
     surveys: SurveyRepository
     verifications: VerificationRepository
 
-    def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None):
+    def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
+                 read_only: bool = False):
         self._sessions = sessions
         self._on_commit = on_commit
+        self._read_only = read_only
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         await self.session.begin()
+        if self._read_only:
+            # Reports that only read (metrics) take no write lock on SQLite; they must not write.
+            await self.session.connection(execution_options={db.READ_ONLY: True})
+        self.metrics = MetricsQueries(self.session)
+        self.home = HomeQueries(self.session)
         self.releases = ReleaseRepository(self.session)
         self.events = EventRepository(self.session)
         self.outbox = OutboxRepository(self.session)
@@ -65,5 +77,5 @@ class UnitOfWorkFactory:
         self.sessions = sessions
         self.on_commit: Callable[[], None] | None = None
 
-    def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.on_commit)
+    def __call__(self, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.sessions, self.on_commit, read_only)

@@ -1,0 +1,61 @@
+"""A person's App Home: the key metrics, their releases, and what waits for their decision.
+
+Slack-free. Who approves which release model is resolved through the Directory (user
+groups) before the transaction, as approvals do, so no Slack call holds a database lock.
+Lists are capped in the query, not after loading: a person with hundreds of releases costs
+the same as one with fifteen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.approvals import ApprovalService
+from bot.catalog import ReleaseModel
+from bot.lifecycle import State
+from bot.metrics import DEFAULT_DAYS, KeyMetrics, MetricsService
+from bot.records import ReleaseRecord
+from bot.service import ReleaseService
+
+#: How many releases each list shows; the rest are counted ("…and N more").
+MINE_SHOWN = 15
+AWAITING_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Home:
+    user: str
+    at: datetime
+    metrics: KeyMetrics
+    mine: list[ReleaseRecord]
+    mine_total: int
+    awaiting: list[ReleaseRecord]
+    awaiting_total: int
+
+
+class HomeService:
+    def __init__(self, releases: ReleaseService, approvals: ApprovalService, metrics: MetricsService):
+        self.releases = releases
+        self.approvals = approvals
+        self.metrics = metrics
+
+    async def approver_of(self, user: str) -> list[ReleaseModel]:
+        """The release models whose approvers include `user`, directly or through a user group."""
+        return [model for model in self.releases.catalog if user in await self.approvals.approvers(model)]
+
+    async def for_user(self, user: str) -> Home:
+        models = await self.approver_of(user)
+        keys = {m.key for m in models}
+        # Without self-approval a person cannot decide their own release: it does not wait for them.
+        own_allowed = {m.key for m in models if m.approval.self_approval}
+        metrics = await self.metrics.key_metrics(DEFAULT_DAYS)
+        async with self.releases.uow(read_only=True) as uow:
+            mine, mine_total = await uow.releases.newest(owner=user, limit=MINE_SHOWN)
+            awaiting, awaiting_total = await uow.home.awaiting_decision(
+                user, State.AWAITING_APPROVAL.value, keys, own_allowed, AWAITING_SHOWN)
+        return Home(
+            user=user, at=metrics.until, metrics=metrics,
+            mine=[ReleaseRecord.from_row(r) for r in mine], mine_total=mine_total,
+            awaiting=[ReleaseRecord.from_row(r) for r in awaiting], awaiting_total=awaiting_total,
+        )

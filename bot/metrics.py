@@ -1,0 +1,182 @@
+"""ITIL key metrics (practice guide table 2.2) from the release records. Slack-free.
+
+What each figure means is decided here, once; storage/metrics.py only counts. The
+definitions, also stated in every answer's footer:
+
+- *The period* is the last N days up to now. Outcomes, rates, schedule adherence, lead time
+  and the survey figures are about the releases **created** in the period (a cohort: every
+  figure follows the same releases, and a release stays in the period it was planned in).
+  The backlog is as of now.
+- *Outcome* comes from the release's events: rolled back if it was ever rolled back (even
+  after being released), else failed if release verification failed, else released; then
+  rejected, cancelled, or still open. Closing a release keeps its outcome.
+- *Success, failure and rollback rates* divide by the releases with an outcome of
+  execution (released + failed + rolled back), so the three add up to 100%.
+- *Schedule adherence* is the share of started releases whose first start lies within
+  their planned window; the *average start delay* is over the same releases, time after
+  the planned start, an early start counting as no delay.
+- *Lead time* is from creation to the first `released` event, for every release that
+  reached it; median and 90th percentile by nearest rank (the value of one real release).
+- *Backlog* is releases not yet executed (planned, awaiting approval, approved, ready);
+  their wait is the time since they were created.
+- *Satisfaction* is the average of every rating answer of the cohort's surveys; the
+  *response rate* is invited people who answered at least one question / invitations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.blocks import escape
+from bot.catalog import Catalog
+from bot.clock import Clock, utcnow
+from bot.lifecycle import BEFORE_EXECUTION, State
+from storage.uow import UnitOfWorkFactory
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 3650
+_PERIOD = re.compile(r"^(\d{1,6})d$", re.IGNORECASE)
+
+#: The backlog's states, in lifecycle order.
+BACKLOG_STATES = tuple(s for s in State if s in BEFORE_EXECUTION)
+
+
+@dataclass(frozen=True)
+class MetricsRequest:
+    days: int = DEFAULT_DAYS
+    model_key: str | None = None
+
+
+def parse_request(args: Sequence[str], catalog: Catalog) -> MetricsRequest | str:
+    """`[PERIOD] [MODEL]` as typed after `/release metrics`, or a sentence saying what to type.
+
+    PERIOD is a number of days and `d` (`30d`); MODEL a release model key. Either may be
+    left out, and they may come in either order.
+    """
+    usage = "`/release metrics [PERIOD] [MODEL]`, e.g. `/release metrics 90d " + (
+        catalog.keys[0] if catalog.keys else "standard") + "`"
+    days: int | None = None
+    model_key: str | None = None
+    for typed in args:
+        word, lowered = escape(typed), typed.lower()
+        period = _PERIOD.match(lowered)
+        if period or lowered[:1].isdigit() or lowered[:1] in "+-":
+            if days is not None:
+                return f"Give one period only. Try {usage}."
+            if not period:
+                return (f"“{word}” is not a period: write a number of days followed by `d`, such as "
+                        f"`30d` or `90d`. Try {usage}.")
+            days = int(period.group(1))
+            if not 1 <= days <= MAX_DAYS:
+                return f"“{word}” is out of range: the period is 1d to {MAX_DAYS}d. Try {usage}."
+        else:
+            if model_key is not None:
+                return f"Give one release model only. Try {usage}."
+            if catalog.get(lowered) is None:
+                return (f"There is no release model “{word}”; use one of: "
+                        f"{', '.join(f'`{k}`' for k in catalog.keys)}. Try {usage}.")
+            model_key = lowered
+    return MetricsRequest(days or DEFAULT_DAYS, model_key)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _span(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=round(seconds))
+
+
+@dataclass(frozen=True)
+class KeyMetrics:
+    """The key metrics of one period (and release model, if given), as counts and times."""
+
+    days: int
+    since: datetime
+    until: datetime
+    model_key: str | None
+    # Outcomes of the releases created in the period.
+    created: int
+    released: int
+    failed: int
+    rolled_back: int
+    rejected: int
+    cancelled: int
+    open: int
+    # Schedule adherence.
+    started: int
+    started_in_window: int
+    avg_start_delay: timedelta | None
+    # Lead time, creation → released.
+    lead_times: int
+    lead_time_median: timedelta | None
+    lead_time_p90: timedelta | None
+    # Backlog, now.
+    backlog: int
+    backlog_avg_wait: timedelta | None
+    backlog_oldest_id: int | None
+    backlog_oldest_wait: timedelta | None
+    # Stakeholder satisfaction.
+    ratings: int
+    satisfaction: float | None
+    invitations: int
+    respondents: int
+
+    @property
+    def executed(self) -> int:
+        """Releases with an outcome of execution: the denominator of the three rates."""
+        return self.released + self.failed + self.rolled_back
+
+    @property
+    def success_rate(self) -> float | None:
+        return _rate(self.released, self.executed)
+
+    @property
+    def failure_rate(self) -> float | None:
+        return _rate(self.failed, self.executed)
+
+    @property
+    def rollback_rate(self) -> float | None:
+        return _rate(self.rolled_back, self.executed)
+
+    @property
+    def schedule_adherence(self) -> float | None:
+        return _rate(self.started_in_window, self.started)
+
+    @property
+    def response_rate(self) -> float | None:
+        return _rate(self.respondents, self.invitations)
+
+
+class MetricsService:
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock = utcnow):
+        self.uow = uow
+        self.catalog = catalog
+        self.clock = clock
+
+    async def key_metrics(self, days: int = DEFAULT_DAYS, model_key: str | None = None) -> KeyMetrics:
+        """All figures read in one read-only transaction, so they describe one moment and
+        hold up no one who is approving or planning meanwhile."""
+        until = self.clock()
+        since = until - timedelta(days=days)
+        async with self.uow(read_only=True) as uow:
+            q = uow.metrics
+            f = await q.cohort(since, until, model_key, percentiles=(50, 90))
+            backlog = await q.backlog([s.value for s in BACKLOG_STATES], until, model_key)
+            surveys = await q.surveys(since, until, model_key)
+        median, p90 = f.lead_time_percentiles
+        finished = f.released + f.failed + f.rolled_back + f.rejected + f.cancelled
+        return KeyMetrics(
+            days=days, since=since, until=until, model_key=model_key,
+            created=f.created, released=f.released, failed=f.failed, rolled_back=f.rolled_back,
+            rejected=f.rejected, cancelled=f.cancelled, open=f.created - finished,
+            started=f.started, started_in_window=f.started_in_window, avg_start_delay=_span(f.avg_start_delay),
+            lead_times=f.reached_released, lead_time_median=_span(median), lead_time_p90=_span(p90),
+            backlog=backlog.count, backlog_avg_wait=_span(backlog.avg_wait),
+            backlog_oldest_id=backlog.oldest_id, backlog_oldest_wait=_span(backlog.oldest_wait),
+            ratings=surveys.ratings, satisfaction=surveys.avg_rating,
+            invitations=surveys.invitations, respondents=surveys.respondents,
+        )

@@ -15,9 +15,10 @@ from bot import lifecycle
 from bot.approval_messages import approval_anchor, approval_reminder, approval_request, owner_notice
 from bot.catalog import ReleaseModel, format_duration
 from bot.directory import Directory, resolve
-from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, Role, State
+from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, State
 from bot.outbox import Message
 from bot.records import ApprovalRecord, ReleaseRecord
+from bot.roles import actor_for
 from bot.service import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
 from storage.tables import ReleaseRow
 from storage.uow import UnitOfWork
@@ -37,20 +38,7 @@ class ApprovalService:
         return await resolve(self.directory, model.approval.approvers)
 
     async def _actor(self, release_id: int, user: str) -> tuple[Actor, ReleaseModel] | str:
-        """Who `user` is for this release, worked out before any lock is taken."""
-        release = await self.releases.get(release_id)
-        if release is None:
-            return no_such_release(release_id)
-        model = self.releases.catalog.get(release.model_key)
-        if model is None:
-            return (f"{release.ref} uses the release model `{release.model_key}`, which is no longer in the "
-                    "catalog; ask an administrator to restore it.")
-        roles = set()
-        if user == release.owner:
-            roles.add(Role.OWNER)
-        if user in await self.approvers(model):
-            roles.add(Role.APPROVER)
-        return Actor(user, frozenset(roles)), model
+        return await actor_for(self.releases, self.directory, release_id, user)
 
     async def submit(self, release_id: int, user: str) -> Outcome:
         """Ask the release authority: the request goes to the model's approval channel."""

@@ -21,7 +21,7 @@ def manifest(base_url: str, socket_mode: bool) -> dict[str, Any]:
     command: dict[str, Any] = {
         "command": "/release",
         "description": "Plan, approve and follow releases",
-        "usage_hint": "help | models | new [MODEL] [TITLE] | list | show REL-n",
+        "usage_hint": "help | new [MODEL] [TITLE] | list | show | submit | verify | start | metrics …",
         "should_escape": False,
     }
     settings: dict[str, Any] = {

@@ -110,7 +110,7 @@ HELP = """*releasebot*: release management from release models.
 • `/release start REL-n`: start execution when the release is ready
 • `/release rollback REL-n REASON…` · `/release cancel REL-n REASON…`
 • `/release schedule [DAYS]`: upcoming releases and clashes
-• `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n`
+• `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n` · `/release close REL-n`
 • `/release metrics [30d] [MODEL]`: the key metrics"""
 
 

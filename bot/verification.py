@@ -19,9 +19,10 @@ from bot import blocks as bk
 from bot import lifecycle
 from bot.catalog import ReleaseModel
 from bot.checklist import Checklist, Entry, Phase, items, phase_for
-from bot.directory import Directory, resolve
-from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, Role, State
+from bot.directory import Directory
+from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, State
 from bot.records import ReleaseRecord, VerificationRecord
+from bot.roles import actor_for
 from bot.service import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
 from bot.verification_messages import ChecklistModal, checklist_view
 from storage.uow import UnitOfWork
@@ -41,20 +42,7 @@ class VerificationService:
         releases.hooks.append(self._follow)
 
     async def _actor(self, release_id: int, user: str) -> tuple[Actor, ReleaseModel] | str:
-        """Who `user` is for this release (owner, approver), before any lock is taken."""
-        release = await self.releases.get(release_id)
-        if release is None:
-            return no_such_release(release_id)
-        model = self.releases.catalog.get(release.model_key)
-        if model is None:
-            return (f"{release.ref} uses the release model `{release.model_key}`, which is no longer in the "
-                    "catalog; ask an administrator to restore it.")
-        roles = set()
-        if user == release.owner:
-            roles.add(Role.OWNER)
-        if user in await resolve(self.directory, model.approval.approvers):
-            roles.add(Role.APPROVER)
-        return Actor(user, frozenset(roles)), model
+        return await actor_for(self.releases, self.directory, release_id, user)
 
     async def checklist(self, release_id: int, user: str, channel: str) -> bk.Block | str:
         """The checklist modal of the release's current stage, or what to tell the person

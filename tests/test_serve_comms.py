@@ -114,7 +114,7 @@ async def test_a_release_a_minute_away_is_announced_on_time_once_through_a_kill_
                 rows = await _deliveries(approver)
                 return any(d.state == "sent" for k, d in rows.items() if ":comm:approved:" in k)
 
-            await eventually(planned_is_settled)
+            await eventually(planned_is_settled, timeout=45)  # a real process, on a busy machine
             served.kill()  # SIGKILL: no shutdown, no goodbye
             slack.fail("chat.postMessage", status=429, headers={"Retry-After": "1"},
                        when=lambda p: p["channel"] == SOON)

@@ -186,7 +186,7 @@ class Dispatcher:
             return _Target(row.channel, None)
         async with self.uow() as uow:
             existing = await uow.outbox.anchor(row.anchor)
-            newer = await uow.outbox.newer_pending(row.anchor, row.id)
+            newer = await uow.outbox.overtaken(row.anchor, row.id)
             if newer or (row.method == Method.POST and existing is not None):
                 await uow.outbox.finish(row.id, self.worker, state=DeliveryState.SUPERSEDED.value)
                 await uow.outbox.pace(row.channel, self.clock())

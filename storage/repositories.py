@@ -281,9 +281,14 @@ class OutboxRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def newer_pending(self, anchor: str, row_id: int) -> bool:
+    async def overtaken(self, anchor: str, row_id: int) -> bool:
+        """Whether a later version of the anchored message is queued or already sent.
+
+        Versions are inserted under the release's row lock, so a higher id is a later version,
+        whatever its due time says (a use case reads the clock before it waits for the lock)."""
         stmt = select(
-            exists().where(OutboxRow.anchor == anchor, OutboxRow.id > row_id, OutboxRow.state == "pending")
+            exists().where(OutboxRow.anchor == anchor, OutboxRow.id > row_id,
+                           OutboxRow.state.in_(("pending", "sent")))
         )
         return bool((await self.session.execute(stmt)).scalar())
 

@@ -140,3 +140,21 @@ async def test_acks_do_not_wait_for_slow_slack(workspace: Workspace, slack: Fake
     answer = await workspace.command("new cab", by=ALICE)
     assert answer.status == 200
     assert answer.elapsed < 2.5
+
+
+async def test_an_older_card_version_due_later_never_replaces_a_newer_one(
+    workspace: Workspace, slack: FakeSlack, bot: Releasebot
+) -> None:
+    """A use case reads the clock before it waits for the release's lock, so a later version
+    can be due earlier than the one before it; the card must still end on the later one."""
+    release_id, card = await plan_release(workspace)
+    await settle(bot)
+    now = datetime.now(UTC)
+    async with bot.services.releases.uow() as uow:
+        for version, due in ((2, now), (3, now - timedelta(seconds=5))):
+            await Message.update(channel=CHANNEL, rendered=Rendered(f"version {version}", []),
+                                 anchor=card_anchor(release_id), dedupe_key=f"REL-{release_id}:card:v{version}",
+                                 release_id=release_id, due_at=due).enqueue(uow, now)
+    await settle(bot)
+    assert slack.message(card.channel, card.ts).text == "version 3"
+    assert [u.text for u in slack.updates()] == ["version 3"]

@@ -61,13 +61,10 @@ class CommunicationService:
     async def send_now(self, row_id: int, user: str) -> Answer:
         now = self.clock()
         async with self.uow() as uow:
-            row, release, refusal = await self._owned(uow, row_id, user)
-            if refusal:
-                return refusal
-            assert row is not None and release is not None
-            name = f"“{bk.escape(row.template or 'message')}” to {where(row.channel)}"
-            if row.state != DeliveryState.PENDING.value:
-                return Answer.say(_settled(row, name), ok=False)
+            found = await self._pending(uow, row_id, user)
+            if isinstance(found, Answer):
+                return found
+            row, _, name = found
             if not await uow.outbox.bring_forward(row.id, now):
                 return Answer.say(f"{name} is due already and on its way.")
         return Answer.say(f":outbox_tray: Sending {name} now.")
@@ -75,13 +72,10 @@ class CommunicationService:
     async def skip(self, row_id: int, user: str) -> Answer:
         now = self.clock()
         async with self.uow() as uow:
-            row, release, refusal = await self._owned(uow, row_id, user)
-            if refusal:
-                return refusal
-            assert row is not None and release is not None
-            name = f"“{bk.escape(row.template or 'message')}” to {where(row.channel)}"
-            if row.state != DeliveryState.PENDING.value:
-                return Answer.say(_settled(row, name), ok=False)
+            found = await self._pending(uow, row_id, user)
+            if isinstance(found, Answer):
+                return found
+            row, release, name = found
             if not await uow.outbox.withdraw([row.id], now):
                 return Answer.say(f"{name} is being sent right now, too late to skip it.", ok=False)
             await uow.events.append(release.id, EventKind.COMMUNICATION_SKIPPED.value, user, now, {
@@ -98,19 +92,23 @@ class CommunicationService:
             rows = await uow.releases.in_window(start, end, SCHEDULED_STATES)
         return schedule_listing([ReleaseRecord.from_row(r) for r in rows], start, end, days)
 
-    async def _owned(self, uow: UnitOfWork, row_id: int, user: str
-                     ) -> tuple[OutboxRow | None, ReleaseRecord | None, Answer | None]:
-        """The communication and its release, or why this person may not act on it."""
+    async def _pending(self, uow: UnitOfWork, row_id: int, user: str
+                       ) -> tuple[OutboxRow, ReleaseRecord, str] | Answer:
+        """The still-pending communication, its release and how to name it to people; or why
+        this person cannot send or skip it (gone, not theirs, already settled)."""
         row = await uow.outbox.get(row_id)
         found = await uow.releases.get(row.release_id) if row and row.release_id is not None else None
         if row is None or found is None or row.purpose != Purpose.COMMUNICATION.value:
-            return None, None, Answer.say("That communication no longer exists.", ok=False)
+            return Answer.say("That communication no longer exists.", ok=False)
         release = ReleaseRecord.from_row(found)
         if user != release.owner:
-            return row, release, Answer.say(
+            return Answer.say(
                 f"Only the release owner, <@{release.owner}>, can send or skip {release.ref}'s communications.",
                 ok=False)
-        return row, release, None
+        name = f"“{bk.escape(row.template or 'message')}” to {where(row.channel)}"
+        if row.state != DeliveryState.PENDING.value:
+            return Answer.say(_settled(row, name), ok=False)
+        return row, release, name
 
 
 def _settled(row: OutboxRow, name: str) -> str:

@@ -5,6 +5,7 @@ Everything is answered privately: a preview is for the person who asked, and so 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -55,31 +56,25 @@ async def _replace(respond: AsyncRespond, result: Answer) -> None:
                   replace_original=True)
 
 
+def _preview_button(what: str, act: Callable[[int, str], Awaitable[Answer]]) -> Callable[..., Awaitable[None]]:
+    """A listener for a button of the announce preview: ack, act on the queued message, and
+    replace the preview with the outcome."""
+    async def on_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        user = str(body["user"]["id"])
+        value = str(body["actions"][0].get("value", ""))
+
+        async def work() -> None:
+            if not value.isdigit():
+                await _replace(respond, Answer.say("That communication no longer exists.", ok=False))
+                return
+            await _replace(respond, await act(int(value), user))
+
+        await guarded(what, respond, work, user=user, message=value)
+
+    return on_click
+
+
 def register(app: AsyncApp, services: Services) -> None:
-    @app.action(ids.ANNOUNCE_SEND)
-    async def on_send_now(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        user = str(body["user"]["id"])
-        value = str(body["actions"][0].get("value", ""))
-
-        async def work() -> None:
-            if not value.isdigit():
-                await _replace(respond, Answer.say("That communication no longer exists.", ok=False))
-                return
-            await _replace(respond, await services.communications.send_now(int(value), user))
-
-        await guarded("sending a communication now", respond, work, user=user, message=value)
-
-    @app.action(ids.ANNOUNCE_SKIP)
-    async def on_skip(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        user = str(body["user"]["id"])
-        value = str(body["actions"][0].get("value", ""))
-
-        async def work() -> None:
-            if not value.isdigit():
-                await _replace(respond, Answer.say("That communication no longer exists.", ok=False))
-                return
-            await _replace(respond, await services.communications.skip(int(value), user))
-
-        await guarded("skipping a communication", respond, work, user=user, message=value)
+    app.action(ids.ANNOUNCE_SEND)(_preview_button("sending a communication now", services.communications.send_now))
+    app.action(ids.ANNOUNCE_SKIP)(_preview_button("skipping a communication", services.communications.skip))

@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app import build  # noqa: E402
 from bot.catalog import Catalog  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.messages import Rendered  # noqa: E402
 from bot.outbox import Message  # noqa: E402
+from bot.rendering.messages import Rendered  # noqa: E402
+from handlers.app import build  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1] / "tests" / "release_models"

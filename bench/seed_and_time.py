@@ -33,7 +33,7 @@ from bot.catalog import Catalog
 from bot.config import BUNDLED_MODELS
 from bot.home import HomeService
 from bot.metrics import MetricsService
-from bot.service import ReleaseService
+from bot.releases import ReleaseService
 from storage import db, migrate
 from storage.tables import (
     ApprovalRow,

@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot import lifecycle
-from bot.approval_messages import approval_anchor, approval_reminder, approval_request, owner_notice
 from bot.catalog import ReleaseModel, format_duration
 from bot.directory import Directory, resolve
 from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, State
 from bot.outbox import Message
 from bot.records import ApprovalRecord, ReleaseRecord
+from bot.releases import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
+from bot.rendering.approvals import approval_anchor, approval_reminder, approval_request, owner_notice
 from bot.roles import actor_for
-from bot.service import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
 from storage.tables import ReleaseRow
 from storage.uow import UnitOfWork
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from bot.catalog import ReleaseModel
 from bot.lifecycle import OUTCOMES, PRE_EXECUTION_STAGES, Stage, State
-from bot.records import VerificationRecord
+
+if TYPE_CHECKING:  # types only: the checklist stays pure (no storage, no templates)
+    from bot.catalog import ReleaseModel
+    from bot.records import VerificationRecord
 
 #: What a release model without release criteria is verified by once execution has started.
 #: Passing the release stage at once would announce `released` the moment execution starts,

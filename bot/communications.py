@@ -1,232 +1,155 @@
-"""The communication plan of a release model, carried out: which messages a release owes its
-audience and its people, when they are due, and which ones no longer make sense
-(DESIGN.md §5). Slack-free.
+"""Use cases of `/release announce` and `/release schedule`, Slack-free.
 
-`ReleaseService.apply` calls `CommunicationPlanner.after` with every event it records, in the
-event's transaction, so each message is queued in the outbox together with the fact that
-causes it, whichever use case made the transition:
-
-- `on: EVENT` entries are due at once when the event is recorded;
-- when the release is approved, `before_start` communications and reminders are due at
-  `planned_start - offset`. If that moment has already passed but the start has not, they
-  are due at once (late is better than never before the start); if the start has passed
-  too, they are skipped, and the record says which and why;
-- when it is released, `after_release` entries are due at `released + offset`;
-- when the window of an approved or ready release changes, its pending `before_start`
-  messages are withdrawn and queued again for the new window (their dedupe keys carry the
-  release's version, so the new ones are new rows);
-- messages that no longer make sense are withdrawn, and the record says so: `before_start`
-  ones once the release is neither approved nor ready (started early, cancelled,
-  rejected…), `after_release` ones once it is no longer released (rolled back), and every
-  pending one when the release is cancelled or rejected.
-
-Messages are rendered when they are queued; a window change renders them again.
+`/release announce REL-n` previews the release's next communication exactly as it is queued
+(the outbox row's own text and blocks), privately, and lets the owner send it now or skip it.
+Both act on that one row, so sending it twice still sends it once, and a skipped message
+cannot be sent: the outbox stays the one road to Slack.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot import blocks as bk
+from bot import actions as ids
 from bot.catalog import Catalog, ReleaseModel, format_duration
-from bot.lifecycle import Event, EventKind, State
-from bot.messages import Rendered
-from bot.outbox import Message, Purpose, Timing
+from bot.clock import Clock
+from bot.lifecycle import EventKind
+from bot.outbox import DeliveryState, Purpose
 from bot.records import ReleaseRecord
-from bot.templating import Context, EventView, ModelView, ReleaseView, date, humanize, mention
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered, where
+from bot.schedule import SCHEDULED_STATES, schedule_listing
 from storage.tables import OutboxRow
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
-log = logging.getLogger(__name__)
-
-#: States in which messages timed from the planned start still make sense.
-BEFORE_START_WANTED = frozenset({State.APPROVED, State.READY})
-#: States in which messages timed from the release still make sense.
-AFTER_RELEASE_WANTED = frozenset({State.RELEASED, State.CLOSED})
-#: States after which nothing planned earlier should reach anyone.
-CALLED_OFF = frozenset({State.CANCELLED, State.REJECTED})
+MAX_DAYS = 365
 
 
 @dataclass(frozen=True)
-class Planned:
-    """One message the plan asks for, before it is rendered and queued."""
+class Answer:
+    """What the person who asked is told (privately)."""
 
-    purpose: Purpose
-    timing: Timing
-    template: str
-    channel: str
-    due_at: datetime
-    dedupe_key: str
-    audience: str
-    offset: timedelta | None = None
+    rendered: Rendered
+    ok: bool = True
+
+    @classmethod
+    def say(cls, text: str, ok: bool = True) -> Answer:
+        return cls(Rendered(text, [bk.section(text)]), ok)
 
 
-def render(catalog: Catalog, release: ReleaseRecord, model: ReleaseModel, template: str, *,
-           event: Event | None = None, offset: timedelta | None = None, audience: str = "channel") -> Rendered:
-    """A communication or reminder as Slack text and Block Kit, within limits for any input.
-
-    A template that fails here (it passed the check at load, so this is rare) must not stop
-    the transition that caused it: the message falls back to a plain sentence, and the
-    failure is logged.
-    """
-    context = Context(
-        release=ReleaseView(
-            ref=release.ref, title=release.title, description=release.description, state=release.state.value,
-            owner=mention(release.owner), model=model.name, model_key=model.key, components=release.components,
-            change_ref=release.change_ref or "", planned_start=release.planned_start,
-            planned_end=release.planned_end, start=date(release.planned_start), end=date(release.planned_end),
-        ),
-        model=ModelView(model.key, model.name, model.description, model.approach.value, model.approval.channel),
-        approach=model.approach.value,
-        opt_in=model.communications.opt_in if model.communications else "",
-        event=_event_view(event),
-        offset=humanize(offset) if offset else "",
-        audience=audience,
-    )
-    try:
-        text = catalog.templates.render(template, context)
-    except Exception:
-        log.exception("template %s failed for %s; sending a plain message instead", template, release.ref)
-        text = f"*{release.ref}* {bk.escape(release.title)}: {template.replace('_', ' ')} ({release.state.label})."
-    blocks = bk.cap(bk.paragraphs(text or " "))
-    first = next((p for p in text.split("\n\n") if p.strip()), release.ref)
-    return Rendered(bk.message_text(first), blocks)
-
-
-def _event_view(event: Event | None) -> EventView:
-    if event is None:
-        return EventView()
-    data = event.data
-    criteria = data.get("criteria") or ()
-    return EventView(
-        kind=event.kind.value, actor=mention(event.actor) if event.actor else "releasebot",
-        reason=str(data.get("reason") or ""), at=event.at,
-        criteria=tuple(str(c) for c in criteria) if isinstance(criteria, list | tuple) else (str(criteria),),
-    )
-
-
-class CommunicationPlanner:
-    def __init__(self, catalog: Catalog):
+class CommunicationService:
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock):
+        self.uow = uow
         self.catalog = catalog
+        self.clock = clock
 
-    async def after(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
-        """Queue what `event` calls for and withdraw what it makes pointless (see module doc)."""
-        model = self.catalog.get(release.model_key)
-        if model is None:
-            return
-        planned = self.on_event(release, model, event, now)
-        if event.kind is EventKind.APPROVED or (
-            event.kind is EventKind.WINDOW_CHANGED and release.state in BEFORE_START_WANTED
-        ):
-            planned += await self._before_start(uow, release, model, now)
-        if event.kind is EventKind.RELEASED:
-            planned += self.after_release(release, model, event.at)
-        keep = {p.dedupe_key for p in planned}
-        if event.kind is EventKind.WINDOW_CHANGED:
-            await self._withdraw(uow, release, now, keep, lambda row: row.timing == Timing.BEFORE_START.value,
-                                 reason="the window changed", record=False)
-        await self._withdraw(uow, release, now, keep, lambda row: not self.wanted(row, release.state),
-                             reason=f"{release.ref} is {release.state.label}")
-        for item in planned:
-            await self._queue(uow, release, model, item, event, now)
+    async def preview(self, release_id: int, viewer: str) -> Answer:
+        """The next communication of a release, rendered as it will be sent."""
+        now = self.clock()
+        async with self.uow() as uow:
+            row = await uow.releases.get(release_id)
+            if row is None:
+                return Answer.say(f"There is no REL-{release_id}. `/release list` shows the releases.", ok=False)
+            release = ReleaseRecord.from_row(row)
+            pending = [r for r in await uow.outbox.planned_pending(release_id, now)
+                       if r.purpose == Purpose.COMMUNICATION.value]
+        if not pending:
+            return Answer.say(_nothing_queued(release, self.catalog.get(release.model_key)))
+        return Answer(preview_message(release, pending[0], viewer, now))
 
-    @staticmethod
-    def wanted(row: OutboxRow, state: State) -> bool:
-        """Does a pending message still make sense for a release in `state`?"""
-        if state in CALLED_OFF:
-            return False
-        if row.timing == Timing.BEFORE_START.value:
-            return state in BEFORE_START_WANTED
-        if row.timing == Timing.AFTER_RELEASE.value:
-            return state in AFTER_RELEASE_WANTED
-        return True
+    async def send_now(self, row_id: int, user: str) -> Answer:
+        now = self.clock()
+        async with self.uow() as uow:
+            found = await self._pending(uow, row_id, user)
+            if isinstance(found, Answer):
+                return found
+            row, _, name = found
+            if not await uow.outbox.bring_forward(row.id, now):
+                return Answer.say(f"{name} is due already and on its way.")
+        return Answer.say(f":outbox_tray: Sending {name} now.")
 
-    def on_event(self, release: ReleaseRecord, model: ReleaseModel, event: Event, now: datetime) -> list[Planned]:
-        if model.communications is None:
-            return []
-        return [
-            Planned(Purpose.COMMUNICATION, Timing.EVENT, entry.template, model.communications.channel, now,
-                    f"{release.ref}:comm:{event.kind.value}:{entry.template}", "channel")
-            for entry in model.communications.plan if entry.on == event.kind.value
-        ]
-
-    def before_start(self, release: ReleaseRecord, model: ReleaseModel) -> list[Planned]:
-        """Everything timed from the planned start, due at `planned_start - offset`."""
-        planned: list[Planned] = []
-        version = f"v{release.version}"
-        comms = model.communications
-        for entry in comms.plan if comms else []:
-            if comms and entry.before_start is not None:
-                planned.append(Planned(
-                    Purpose.COMMUNICATION, Timing.BEFORE_START, entry.template, comms.channel,
-                    release.planned_start - entry.before_start,
-                    f"{release.ref}:comm:{entry.template}:before-{format_duration(entry.before_start)}:{version}",
-                    "channel", entry.before_start,
-                ))
-        for reminder in model.reminders:
-            people = [release.owner] if reminder.to == "owner" else list(model.approval.approvers)
-            for person in people:
-                planned.append(Planned(
-                    Purpose.REMINDER, Timing.BEFORE_START, reminder.template, person,
-                    release.planned_start - reminder.before_start,
-                    f"{release.ref}:remind:{reminder.template}:before-{format_duration(reminder.before_start)}"
-                    f":{version}:{person}",
-                    reminder.to, reminder.before_start,
-                ))
-        return planned
-
-    def after_release(self, release: ReleaseRecord, model: ReleaseModel, released_at: datetime) -> list[Planned]:
-        comms = model.communications
-        return [
-            Planned(Purpose.COMMUNICATION, Timing.AFTER_RELEASE, entry.template, comms.channel,
-                    released_at + entry.after_release,
-                    f"{release.ref}:comm:{entry.template}:after-{format_duration(entry.after_release)}",
-                    "channel", entry.after_release)
-            for entry in (comms.plan if comms else [])
-            if comms and entry.after_release is not None
-        ]
-
-    async def _before_start(self, uow: UnitOfWork, release: ReleaseRecord, model: ReleaseModel,
-                            now: datetime) -> list[Planned]:
-        """The `before_start` messages, with what to do about due times already past."""
-        due: list[Planned] = []
-        skipped: list[Planned] = []
-        for item in self.before_start(release, model):
-            if item.due_at > now:
-                due.append(item)
-            elif release.planned_start > now:  # late, but still before the start: now
-                due.append(replace(item, due_at=now))
-            else:
-                skipped.append(item)
-        for item in skipped:
-            await uow.events.append(release.id, EventKind.COMMUNICATION_SKIPPED.value, None, now, {
-                "template": item.template, "channel": item.channel,
-                "reason": "the planned start had passed when it came due",
+    async def skip(self, row_id: int, user: str) -> Answer:
+        now = self.clock()
+        async with self.uow() as uow:
+            found = await self._pending(uow, row_id, user)
+            if isinstance(found, Answer):
+                return found
+            row, release, name = found
+            if not await uow.outbox.withdraw([row.id], now):
+                return Answer.say(f"{name} is being sent right now, too late to skip it.", ok=False)
+            await uow.events.append(release.id, EventKind.COMMUNICATION_SKIPPED.value, user, now, {
+                "template": row.template, "channel": row.channel, "message": row.dedupe_key,
             })
-        return due
+        return Answer.say(f":fast_forward: Skipped {name}; it will not be sent. `/release announce "
+                          f"{release.ref}` shows the next one.")
 
-    async def _queue(self, uow: UnitOfWork, release: ReleaseRecord, model: ReleaseModel, item: Planned,
-                     event: Event, now: datetime) -> None:
-        rendered = render(self.catalog, release, model, item.template,
-                          event=event if item.timing is Timing.EVENT else None,
-                          offset=item.offset, audience=item.audience)
-        await Message.post(
-            channel=item.channel, rendered=rendered, dedupe_key=item.dedupe_key, release_id=release.id,
-            notify_user=release.owner if item.purpose is Purpose.COMMUNICATION else None, due_at=item.due_at,
-            purpose=item.purpose, timing=item.timing, template=item.template,
-        ).enqueue(uow, now)
+    async def schedule(self, days: int) -> Rendered:
+        """`/release schedule [DAYS]`: releases whose window meets the next `days` days."""
+        start = self.clock()
+        end = start + timedelta(days=days)
+        async with self.uow() as uow:
+            rows = await uow.releases.in_window(start, end, SCHEDULED_STATES)
+        return schedule_listing([ReleaseRecord.from_row(r) for r in rows], start, end, days)
 
-    async def _withdraw(self, uow: UnitOfWork, release: ReleaseRecord, now: datetime, keep: set[str],
-                        unwanted: Callable[[OutboxRow], bool], *, reason: str, record: bool = True) -> None:
-        rows = [row for row in await uow.outbox.planned_pending(release.id, now)
-                if row.dedupe_key not in keep and unwanted(row)]
-        if not await uow.outbox.withdraw([row.id for row in rows], now):
-            return
-        log.info("%s: withdrew %s (%s)", release.ref, ", ".join(r.dedupe_key for r in rows), reason)
-        if record:
-            await uow.events.append(release.id, EventKind.COMMUNICATIONS_WITHDRAWN.value, None, now, {
-                "templates": sorted({row.template or "" for row in rows}), "count": len(rows), "reason": reason,
-            })
+    async def _pending(self, uow: UnitOfWork, row_id: int, user: str
+                       ) -> tuple[OutboxRow, ReleaseRecord, str] | Answer:
+        """The still-pending communication, its release and how to name it to people; or why
+        this person cannot send or skip it (gone, not theirs, already settled)."""
+        row = await uow.outbox.get(row_id)
+        found = await uow.releases.get(row.release_id) if row and row.release_id is not None else None
+        if row is None or found is None or row.purpose != Purpose.COMMUNICATION.value:
+            return Answer.say("That communication no longer exists.", ok=False)
+        release = ReleaseRecord.from_row(found)
+        if user != release.owner:
+            return Answer.say(
+                f"Only the release owner, <@{release.owner}>, can send or skip {release.ref}'s communications.",
+                ok=False)
+        name = f"“{bk.escape(row.template or 'message')}” to {where(row.channel)}"
+        if row.state != DeliveryState.PENDING.value:
+            return Answer.say(_settled(row, name), ok=False)
+        return row, release, name
+
+
+def _settled(row: OutboxRow, name: str) -> str:
+    if row.state == DeliveryState.SENT.value and row.sent_at:
+        return f"{name} was already sent, {bk.slack_date(row.sent_at)}."
+    if row.state == DeliveryState.FAILED.value:
+        return f"{name} could not be delivered (`{bk.escape(row.last_error or 'error')}`); see `/release show`."
+    return f"{name} was withdrawn or skipped; it will not be sent."
+
+
+def preview_message(release: ReleaseRecord, row: OutboxRow, viewer: str, now: datetime) -> Rendered:
+    """The queued message between a line saying what and when, and the owner's buttons."""
+    when = "due now" if row.due_at <= now else f"due {bk.slack_date(row.due_at)}"
+    about = (f"Next communication of *{release.ref}*: “{bk.escape(row.template or 'message')}” to "
+             f"{where(row.channel)}, {when}. Only you can see this preview.")
+    blocks: list[bk.Block] = [bk.context(about), bk.divider()]
+    blocks += bk.cap(list(row.blocks or [bk.section(bk.escape(row.text))]), 45)
+    blocks.append(bk.divider())
+    if viewer == release.owner:
+        blocks.append(bk.actions(
+            bk.button("Send now", ids.ANNOUNCE_SEND, str(row.id), style="primary"),
+            bk.button("Skip", ids.ANNOUNCE_SKIP, str(row.id), style="danger"),
+            block_id=f"announce-{row.id}",
+        ))
+    else:
+        blocks.append(bk.context(f"Only the release owner, {bk.user(release.owner)}, can send or skip it."))
+    return Rendered(bk.message_text(f"Preview of {release.ref}'s next communication: {row.text}"), blocks)
+
+
+def _nothing_queued(release: ReleaseRecord, model: ReleaseModel | None) -> str:
+    """Why there is nothing to preview, and what the plan will send."""
+    plan = model.communications.plan if model and model.communications else []
+    if not plan:
+        return f"{release.ref}'s release model has no communication plan, so there is nothing to announce."
+    steps = []
+    for entry in plan:
+        if entry.on:
+            steps.append(f"“{entry.template}” when {entry.on.replace('_', ' ')}")
+        elif entry.before_start is not None:
+            steps.append(f"“{entry.template}” {format_duration(entry.before_start)} before the start")
+        elif entry.after_release is not None:
+            steps.append(f"“{entry.template}” {format_duration(entry.after_release)} after the release")
+    return (f"Nothing is queued for {release.ref} ({release.state.label}) right now. Its plan sends "
+            + "; ".join(steps) + ".")

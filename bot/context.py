@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.announcements import CommunicationService
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock
+from bot.communications import CommunicationService
 from bot.home import HomeService
 from bot.metrics import MetricsService
+from bot.releases import ReleaseService
 from bot.review import ReviewService
-from bot.service import ReleaseService
 from bot.surveys import SurveyService
 from bot.verification import VerificationService
 

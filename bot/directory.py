@@ -2,7 +2,7 @@
 
 Release models name approvers and survey recipients as users (U…/W…) and user groups (S…);
 the use cases need plain sets of user ids. The Slack implementation lives in
-`bot/slack_directory.py`; tests and the core only see this protocol.
+`bot/slack/directory.py`; tests and the core only see this protocol.
 """
 
 from __future__ import annotations

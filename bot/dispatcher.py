@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot import blocks as bk
 from bot.clock import Clock
 from bot.lifecycle import EventKind
-from bot.messages import Rendered, where
 from bot.outbox import CHANNEL_ERRORS, DeliveryState, Message, Method, Purpose, Timing, is_user_group
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered, where
 from storage.tables import OutboxRow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 

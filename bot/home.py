@@ -16,7 +16,7 @@ from bot.catalog import ReleaseModel
 from bot.lifecycle import State
 from bot.metrics import DEFAULT_DAYS, KeyMetrics, MetricsService
 from bot.records import ReleaseRecord
-from bot.service import ReleaseService
+from bot.releases import ReleaseService
 
 #: How many releases each list shows; the rest are counted ("…and N more").
 MINE_SHOWN = 15

@@ -30,10 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.blocks import escape
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
 from bot.lifecycle import BEFORE_EXECUTION, State
+from bot.rendering.blocks import escape
 from storage.uow import UnitOfWorkFactory
 
 DEFAULT_DAYS = 30

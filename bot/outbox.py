@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.messages import Rendered
+from bot.rendering.messages import Rendered
 from storage.uow import UnitOfWork
 
 

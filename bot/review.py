@@ -12,14 +12,14 @@ from datetime import datetime
 from statistics import mean
 from typing import Any
 
-from bot import blocks as bk
 from bot import lifecycle
 from bot.lifecycle import OUTCOMES, EventKind, State
-from bot.messages import Rendered, where
 from bot.outbox import Message
 from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
-from bot.review_messages import review_message
-from bot.service import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
+from bot.releases import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered, where
+from bot.rendering.review import review_message
 from bot.templating import Templates, safe
 from storage.uow import UnitOfWork
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.catalog import ReleaseModel
 from bot.directory import Directory, resolve
 from bot.lifecycle import Actor, Role
-from bot.service import ReleaseService, no_such_release
+from bot.releases import ReleaseService, no_such_release
 
 
 async def actor_for(releases: ReleaseService, directory: Directory, release_id: int,

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import blocks as bk
-from bot.messages import Rendered, state_badge
 from bot.records import ReleaseRecord
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered, state_badge
 
 #: Releases that are still to happen or happening: what the schedule shows.
 SCHEDULED_STATES = ("planned", "awaiting_approval", "approved", "ready", "executing")

@@ -16,8 +16,8 @@ from bot.directory import Directory, resolve
 from bot.lifecycle import OUTCOMES, EventKind, State
 from bot.outbox import Message
 from bot.records import ReleaseRecord
-from bot.service import Outcome, ReleaseService, no_such_release
-from bot.survey_messages import survey_anchor, survey_message
+from bot.releases import Outcome, ReleaseService, no_such_release
+from bot.rendering.surveys import survey_anchor, survey_message
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

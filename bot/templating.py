@@ -26,7 +26,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateErro
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot import blocks as bk
+from bot.rendering import blocks as bk
 
 #: The top-level `templates` package, found beside `bot` rather than imported: a folder named
 #: `templates` in the working directory (the models' own, say) must not shadow it.

@@ -15,16 +15,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from bot import blocks as bk
 from bot import lifecycle
 from bot.catalog import ReleaseModel
 from bot.checklist import Checklist, Entry, Phase, items, phase_for
 from bot.directory import Directory
 from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, State
 from bot.records import ReleaseRecord, VerificationRecord
+from bot.releases import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
+from bot.rendering import blocks as bk
+from bot.rendering.verification import ChecklistModal, checklist_view
 from bot.roles import actor_for
-from bot.service import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
-from bot.verification_messages import ChecklistModal, checklist_view
 from storage.uow import UnitOfWork
 
 NO_CHECKS = "the release model asks for no pre-execution checks"

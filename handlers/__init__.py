@@ -1,1 +1,1 @@
-"""Thin Slack adapters: parse, check who may act, ack, call bot's services, answer."""
+"""The surfaces: Slack (`handlers.slack`), and the composition root and command line that assemble them."""

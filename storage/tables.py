@@ -127,7 +127,7 @@ class OutboxRow(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
-    # Communications and reminders of a release model's plan (bot/communications.py): what
+    # Communications and reminders of a release model's plan (bot/communication_plan.py): what
     # the message is for, what makes it due, and the template it was rendered from. Rows
     # without a purpose (the release card, notices) are the bot's own bookkeeping.
     purpose: Mapped[str | None] = mapped_column(String(16), nullable=True)

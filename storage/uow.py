@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage import db
 from storage.home import HomeQueries
 from storage.metrics import MetricsQueries
+from storage.outbox import OutboxRepository
 from storage.repositories import (
     ApprovalRepository,
     EventRepository,
-    OutboxRepository,
     ReleaseRepository,
     VerificationRepository,
 )

@@ -1,5 +1,5 @@
 """An independent check of Block Kit limits (../shared/slack/RULES.md), for every surface the
-bot sends. Written apart from bot/blocks.py on purpose: it must not share its mistakes."""
+bot sends. Written apart from bot/rendering/blocks.py on purpose: it must not share its mistakes."""
 
 from __future__ import annotations
 

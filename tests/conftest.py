@@ -15,9 +15,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from bot.app import Releasebot, build
 from bot.catalog import Catalog
 from bot.config import Settings
+from handlers.app import Releasebot, build
 from storage import db
 from tests.fake_slack import FakeSlack
 from tests.workspace import SIGNING_SECRET, Workspace

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot import lifecycle
-from bot.app import Releasebot
 from bot.lifecycle import Actor, ApprovalRules, Decision, Release, Role, Stage
 from bot.records import ReleaseRecord
-from bot.service import Outcome, PlanDraft
+from bot.releases import Outcome, PlanDraft
+from handlers.app import Releasebot
 
 OWNER_ROLES = frozenset({Role.OWNER})
 APPROVER_ROLES = frozenset({Role.APPROVER})

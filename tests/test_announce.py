@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.app import Releasebot
+from handlers.app import Releasebot
 from tests import drive
 from tests.blockkit_lint import lint_calls, lint_message
 from tests.conftest import ALICE, BOB, MovableClock, plan_release, settle

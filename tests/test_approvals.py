@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.app import Releasebot
+from handlers.app import Releasebot
 from tests.blockkit_lint import lint_calls
 from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, MovableClock, eventually, plan_release, settle
 from tests.fake_slack import Call, FakeSlack

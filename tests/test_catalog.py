@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from bot.catalog import Approach, Catalog, CatalogError, Problem, format_duration, parse_duration
-from bot.cli import main
 from bot.config import BUNDLED_MODELS
 from bot.lifecycle import ApprovalRules, Stage
+from handlers.cli import main
 
 TEST_MODELS = Path(__file__).parent / "release_models"
 

@@ -12,7 +12,7 @@ from bot.catalog import ReleaseModel
 from bot.checklist import IMPLICIT_RELEASE_CRITERION, Checklist, Entry, Item, Phase, items, phase_for
 from bot.lifecycle import Stage, State
 from bot.records import ReleaseRecord, VerificationRecord
-from bot.verification_messages import (
+from bot.rendering.verification import (
     PAGE_SIZE,
     ChecklistModal,
     Mark,

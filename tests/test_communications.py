@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.app import Releasebot, build
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.records import DeliveryRecord
+from handlers.app import Releasebot, build
 from tests import drive
 from tests.blockkit_lint import lint_calls
 from tests.conftest import ALICE, MovableClock, plan_release, settle

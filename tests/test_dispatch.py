@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app import Releasebot, build
 from bot.catalog import Catalog
 from bot.config import Settings
-from bot.messages import Rendered
 from bot.outbox import Message
+from bot.rendering.messages import Rendered
+from handlers.app import Releasebot, build
 from storage import migrate
 from tests.conftest import MovableClock, eventually, plan_release, settle
 from tests.fake_slack import FakeSlack

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.app import Releasebot
+from handlers.app import Releasebot
 from tests.blockkit_lint import lint_view
 from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, eventually, plan_release
 from tests.fake_slack import Call, FakeSlack

@@ -12,7 +12,7 @@ import pytest
 
 from bot.catalog import Catalog
 from bot.metrics import MetricsRequest, MetricsService, parse_request
-from bot.metrics_messages import duration, metrics_message
+from bot.rendering.metrics import duration, metrics_message
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 from tests.blockkit_lint import lint_calls, lint_message

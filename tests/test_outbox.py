@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.app import Releasebot, build
 from bot.catalog import Catalog
 from bot.config import Settings
-from bot.messages import Rendered
 from bot.outbox import Message, card_anchor
 from bot.records import DeliveryRecord
+from bot.rendering.messages import Rendered
+from handlers.app import Releasebot, build
 from tests.conftest import ALICE, CHANNEL, MovableClock, eventually, plan_release, plan_values, settle
 from tests.fake_slack import FakeSlack
 from tests.workspace import Workspace

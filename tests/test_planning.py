@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.app import Releasebot
+from handlers.app import Releasebot
 from tests.blockkit_lint import lint_calls
 from tests.conftest import ALICE, CHANNEL, plan_release, plan_values, settle, window
 from tests.workspace import Workspace

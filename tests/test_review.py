@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app import Releasebot
+from handlers.app import Releasebot
 from tests.blockkit_lint import lint_calls
 from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, MovableClock, drive, eventually, settle
 from tests.fake_slack import FakeSlack

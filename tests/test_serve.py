@@ -52,7 +52,7 @@ async def served(slack: FakeSlack, database_url: str, tmp_path: Path) -> AsyncIt
     port = _free_port()
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)],
         env=_env(slack, database_url), stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
     )
     base = f"http://127.0.0.1:{port}"
@@ -94,7 +94,7 @@ async def test_serve_plans_a_release_end_to_end(served: Workspace, slack: FakeSl
 def test_serve_without_a_token_says_what_to_set(slack: FakeSlack, tmp_path: Path) -> None:
     env = _env(slack, "sqlite+aiosqlite:///" + str(tmp_path / "x.db"))
     env.pop("SLACK_BOT_TOKEN")
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "handlers.cli", "serve"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "SLACK_BOT_TOKEN is not set" in done.stderr and "OAuth & Permissions" in done.stderr
@@ -103,7 +103,7 @@ def test_serve_without_a_token_says_what_to_set(slack: FakeSlack, tmp_path: Path
 
 def test_serve_without_a_signing_secret_refuses_to_start(slack: FakeSlack, tmp_path: Path) -> None:
     env = _env(slack, "sqlite+aiosqlite:///" + str(tmp_path / "x.db"), SLACK_SIGNING_SECRET="")
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "handlers.cli", "serve"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "SLACK_SIGNING_SECRET is not set" in done.stderr
 
@@ -113,7 +113,7 @@ def test_serve_refuses_invalid_release_models(slack: FakeSlack, tmp_path: Path) 
     bad.mkdir()
     (bad / "broken.yaml").write_text("key: Broken Key\nname: x\napproval: {channel: C1, approvers: []}\n")
     env = _env(slack, "sqlite+aiosqlite:///" + str(tmp_path / "x.db"), RELEASEBOT_MODELS=str(bad))
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "handlers.cli", "serve"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "broken.yaml: key:" in done.stderr and "broken.yaml: approval.approvers:" in done.stderr
@@ -121,7 +121,7 @@ def test_serve_refuses_invalid_release_models(slack: FakeSlack, tmp_path: Path) 
 
 def test_db_upgrade_alone(tmp_path: Path, slack: FakeSlack) -> None:
     env = _env(slack, "sqlite+aiosqlite:///" + str(tmp_path / "fresh.db"))
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "handlers.cli", "db", "upgrade"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "fresh.db").exists()
@@ -130,7 +130,7 @@ def test_db_upgrade_alone(tmp_path: Path, slack: FakeSlack) -> None:
 def test_manifest_declares_the_command_interactivity_and_scopes() -> None:
     import json
 
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "manifest", "--url", "https://rb.example.org"],
+    done = subprocess.run([sys.executable, "-m", "handlers.cli", "manifest", "--url", "https://rb.example.org"],
                           capture_output=True, text=True, timeout=60)
     manifest = json.loads(done.stdout)
     command = manifest["features"]["slash_commands"][0]

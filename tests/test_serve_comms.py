@@ -18,10 +18,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app import build
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.records import DeliveryRecord
+from handlers.app import build
 from tests import drive
 from tests.conftest import ALICE, eventually, plan_values
 from tests.fake_slack import FakeSlack
@@ -45,7 +45,7 @@ class Served:
         self.runs += 1
         log = (self.folder / f"serve-{self.runs}.log").open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)],
             env=_env(self.slack, self.database_url), stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
         )
         self.base = f"http://127.0.0.1:{port}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.app import Releasebot
+from handlers.app import Releasebot
 from tests.blockkit_lint import lint_calls
 from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, MovableClock, plan_release, settle
 from tests.fake_slack import FakeSlack

@@ -3,9 +3,9 @@ sent 2h after release, closes after 3 days)."""
 
 from __future__ import annotations
 
-from bot.app import Releasebot, build
 from bot.catalog import Catalog
 from bot.config import Settings
+from handlers.app import Releasebot, build
 from tests.blockkit_lint import lint_calls
 from tests.conftest import ALICE, BOB, DAVE, EVE, MovableClock, drive, plan_release, settle
 from tests.fake_slack import Call, FakeSlack

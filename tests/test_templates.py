@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.catalog import Catalog, CatalogError
-from bot.communications import render
+from bot.communication_plan import render
 from bot.config import BUNDLED_MODELS
 from bot.lifecycle import Event, EventKind, State
 from bot.records import ReleaseRecord
@@ -164,12 +164,13 @@ def test_a_template_nobody_wrote_is_reported_at_the_models_field(tmp_path: Path)
 
 def test_models_check_and_serve_refuse_a_broken_template(tmp_path: Path) -> None:
     broken(tmp_path, "planned", "{{ relase }}\n")
-    env = {"PATH": "/usr/bin:/bin", "RELEASEBOT_MODELS": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-x",
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           "RELEASEBOT_MODELS": str(tmp_path), "SLACK_BOT_TOKEN": "xoxb-x",
            "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
-    check = subprocess.run([sys.executable, "-m", "bot.cli", "models", "check"], env=env, cwd=tmp_path,
+    check = subprocess.run([sys.executable, "-m", "handlers.cli", "models", "check"], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=60)
     assert check.returncode == 1 and "templates/planned.md.j2: line 1: `relase` is not defined" in check.stderr
-    serve = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path,
+    serve = subprocess.run([sys.executable, "-m", "handlers.cli", "serve"], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=60)
     assert serve.returncode == 2 and "templates/planned.md.j2: line 1" in serve.stderr
     assert "Traceback" not in serve.stderr

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Releasebot
 from bot.catalog import Catalog
 from bot.checklist import IMPLICIT_RELEASE_CRITERION
+from handlers.app import Releasebot
 from tests.blockkit_lint import lint_calls, lint_view
 from tests.conftest import ALICE, BOB, EVE, MODELS, eventually, settle
 from tests.fake_slack import FakeSlack

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.app import Releasebot
+from handlers.app import Releasebot
 from tests import drive
 from tests.blockkit_lint import lint_calls
 from tests.conftest import ALICE, BOB, MovableClock, eventually, plan_release, settle

@@ -7,8 +7,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
-from bot.app import Releasebot
 from bot.records import ReleaseDetails
+from handlers.app import Releasebot
 from tests.conftest import ALICE, BOB, CAROL, CHANNEL, eventually, plan_release
 from tests.fake_slack import Call, FakeSlack
 from tests.workspace import Answer, Workspace

@@ -14,9 +14,8 @@ from bot import actions as ids
 from bot import lifecycle
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
-from bot.communications import CommunicationPlanner
+from bot.communication_plan import CommunicationPlanner
 from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, Role, State, Stayed
-from bot.messages import Rendered, release_card
 from bot.outbox import CHANNEL_ERRORS, Message, card_anchor
 from bot.records import (
     ApprovalRecord,
@@ -26,6 +25,7 @@ from bot.records import (
     ReleaseRecord,
     VerificationRecord,
 )
+from bot.rendering.messages import Rendered, release_card
 from storage.tables import ReleaseRow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 

@@ -10,16 +10,16 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import messages
 from bot.context import Services
 from bot.lifecycle import State
 from bot.metrics import parse_request
-from bot.metrics_messages import metrics_message
 from bot.records import parse_ref
-from bot.views import plan_modal
-from handlers import communications
-from handlers.common import Invocation, Subcommand, answer, guarded
-from handlers.verification import open_checklist
+from bot.rendering import messages
+from bot.rendering.metrics import metrics_message
+from bot.rendering.views import plan_modal
+from handlers.slack import communications
+from handlers.slack.common import Invocation, Subcommand, answer, guarded
+from handlers.slack.verification import open_checklist
 
 __all__ = ["Invocation", "Subcommand", "SUBCOMMANDS", "register"]
 

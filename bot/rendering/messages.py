@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import actions as ids
-from bot import blocks as bk
 from bot.catalog import Catalog, ReleaseModel
 from bot.lifecycle import BEFORE_EXECUTION, EventKind, State
 from bot.records import EventRecord, ReleaseDetails, ReleaseRecord, VerificationRecord
-from bot.verification_messages import outcome_lines, progress_lines
+from bot.rendering import blocks as bk
+from bot.rendering.verification import outcome_lines, progress_lines
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot import actions as ids
-from bot.announcements import MAX_DAYS, Answer
+from bot.communications import MAX_DAYS, Answer
 from bot.context import Services
 from bot.records import parse_ref
-from handlers.common import Invocation, answer, guarded
+from handlers.slack.common import Invocation, answer, guarded
 
 DEFAULT_DAYS = 14
 

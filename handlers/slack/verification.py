@@ -15,7 +15,7 @@ from bot import actions as ids
 from bot.checklist import Entry, Item, items
 from bot.context import Services
 from bot.records import parse_ref
-from bot.verification_messages import (
+from bot.rendering.verification import (
     EVIDENCE,
     FAIL,
     NOTE,
@@ -27,7 +27,7 @@ from bot.verification_messages import (
     loading_view,
     notice_view,
 )
-from handlers.common import OUR_FAULT, answer, guarded
+from handlers.slack.common import OUR_FAULT, answer, guarded
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Assembles the bot: settings → database → catalog → services → Bolt app, web app, scheduler.
 
-The only module that imports `handlers`. Nothing here is global: `build` returns a
-`Releasebot` that owns its engine, scheduler and Slack client, so tests can run several.
+The composition root, at the outer edge: the only module that knows every surface and
+adapter. Nothing here is global: `build` returns a `Releasebot` that owns its engine,
+scheduler and Slack client, so tests can run several.
 """
 
 from __future__ import annotations
@@ -15,30 +16,21 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import handlers.approvals
-import handlers.commands
-import handlers.communications
-import handlers.events
-import handlers.home
-import handlers.planning
-import handlers.review
-import handlers.surveys
-import handlers.verification
-import handlers.window
-from bot.announcements import CommunicationService
+import handlers.slack
 from bot.approvals import ApprovalService
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
+from bot.communications import CommunicationService
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
+from bot.heartbeat import Heartbeat
 from bot.home import HomeService
 from bot.metrics import MetricsService
+from bot.releases import ReleaseService
 from bot.review import ReviewService
-from bot.scheduler import Heartbeat
-from bot.service import ReleaseService
-from bot.slack_directory import SlackDirectory
-from bot.slack_gateway import SlackGateway, web_client
+from bot.slack.directory import SlackDirectory
+from bot.slack.gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
 from bot.verification import VerificationService
 from storage import db, migrate
@@ -128,8 +120,5 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=logging.getLogger("releasebot.bolt"),
     )
-    for module in (handlers.commands, handlers.planning, handlers.approvals, handlers.verification,
-                   handlers.surveys, handlers.review, handlers.window, handlers.communications, handlers.home,
-                   handlers.events):
-        module.register(bolt, services)
+    handlers.slack.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)

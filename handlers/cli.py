@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.catalog import Catalog, CatalogError
 from bot.config import Settings, SettingsError, load_settings
-from bot.manifest import manifest
+from handlers.slack.manifest import manifest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +76,7 @@ async def _upgrade(settings: Settings) -> None:
 def _serve(settings: Settings) -> int:
     from aiohttp import web
 
-    from bot.app import build
+    from handlers.app import build
 
     settings.require_serving()
     catalog = Catalog.load(settings.releasebot_models)
@@ -93,7 +93,7 @@ async def _serve_socket_mode(bot: object) -> None:
     from aiohttp import web
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-    from bot.app import Releasebot
+    from handlers.app import Releasebot
 
     assert isinstance(bot, Releasebot)
     runner = web.AppRunner(bot.web_app())

@@ -6,9 +6,9 @@ import json
 from datetime import datetime, timedelta
 
 from bot import actions as ids
-from bot import blocks as bk
 from bot.catalog import Catalog
 from bot.records import ReleaseRecord
+from bot.rendering import blocks as bk
 
 
 def _input(block_id: str, label: str, element: bk.Block, *, optional: bool = False,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot import actions as ids
-from bot import blocks as bk
 from bot.catalog import ReleaseModel
 from bot.lifecycle import State
-from bot.messages import Rendered, components_text, window
 from bot.records import ApprovalRecord, ReleaseRecord
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered, components_text, window
 
 
 def approval_anchor(release_id: int) -> str:

@@ -13,8 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import actions as ids
 from bot.context import Services
 from bot.records import parse_ref
-from bot.views import lessons_modal
-from handlers.common import answer, guarded
+from bot.rendering.views import lessons_modal
+from handlers.slack.common import answer, guarded
 
 
 def register(app: AsyncApp, services: Services) -> None:

@@ -13,7 +13,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Services
-from bot.messages import Rendered
+from bot.rendering.messages import Rendered
 
 log = logging.getLogger("releasebot.handlers")
 

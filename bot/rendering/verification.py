@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot import actions as ids
-from bot import blocks as bk
 from bot.catalog import ReleaseModel
 from bot.checklist import Checklist, Entry, Item, Phase, items, phase_for
 from bot.lifecycle import Stage, State
 from bot.records import ReleaseRecord, VerificationRecord
+from bot.rendering import blocks as bk
 
 PAGE_SIZE = 10
 #: private_metadata may hold 3000 characters; the marks drop who and when before exceeding it.
@@ -181,7 +181,7 @@ def _text_input(placeholder: str, max_length: int) -> bk.Block:
 
 def notice_view(release_id: int, text: str) -> bk.Block:
     """Takes the place of a checklist that could not be opened (shown only when the answer
-    came too late to open the checklist itself; see handlers/verification.py)."""
+    came too late to open the checklist itself; see handlers/slack/verification.py)."""
     return {"type": "modal", "title": bk.plain(f"Verify REL-{release_id}", bk.MODAL_TITLE),
             "close": bk.plain("Close", 24), "blocks": [bk.section(text)]}
 

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.context import Services
-from handlers.common import guarded
+from handlers.slack.common import guarded
 
 
 def register(app: AsyncApp, services: Services) -> None:

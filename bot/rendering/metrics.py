@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot import blocks as bk
 from bot.catalog import Catalog
-from bot.messages import Rendered
 from bot.metrics import KeyMetrics
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered
 
 NONE = "—"
 

@@ -8,8 +8,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Services
-from bot.home_view import home_view
-from handlers.common import guarded
+from bot.rendering.home import home_view
+from handlers.slack.common import guarded
 
 
 def register(app: AsyncApp, services: Services) -> None:

@@ -12,8 +12,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot import actions as ids
 from bot.context import Services
-from bot.service import PlanDraft
-from handlers.common import guarded
+from bot.releases import PlanDraft
+from handlers.slack.common import guarded
 
 
 def _value(values: dict[str, Any], block_id: str) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks as bk
 from bot.dispatcher import DeliveryError, MessageGone
+from bot.rendering import blocks as bk
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from bot import actions as ids
 from bot.context import Services
 from bot.lifecycle import BEFORE_EXECUTION
 from bot.records import parse_ref
-from bot.views import window_modal
-from handlers.common import answer, guarded
+from bot.rendering.views import window_modal
+from handlers.slack.common import answer, guarded
 
 
 def _picked(values: dict[str, Any], block_id: str) -> datetime | None:

@@ -7,12 +7,12 @@ total whatever changes above.
 
 from __future__ import annotations
 
-from bot import blocks as bk
 from bot.catalog import Catalog
 from bot.home import Home
-from bot.messages import state_badge, where
-from bot.metrics_messages import metrics_blocks
 from bot.records import ReleaseRecord
+from bot.rendering import blocks as bk
+from bot.rendering.messages import state_badge, where
+from bot.rendering.metrics import metrics_blocks
 
 TITLE_SHOWN = 80
 

@@ -15,8 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import actions as ids
 from bot.context import Services
 from bot.records import parse_ref
-from bot.views import reject_modal
-from handlers.common import answer, guarded
+from bot.rendering.views import reject_modal
+from handlers.slack.common import answer, guarded
 
 log = logging.getLogger(__name__)
 

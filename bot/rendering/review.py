@@ -4,10 +4,10 @@ buttons to add lessons learnt and to close the release."""
 from __future__ import annotations
 
 from bot import actions as ids
-from bot import blocks as bk
 from bot.lifecycle import OUTCOMES
-from bot.messages import Rendered
 from bot.records import ReleaseRecord
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered
 
 
 def sections(markdown: str, limit: int = bk.SECTION_TEXT) -> list[str]:

@@ -7,10 +7,10 @@ import json
 from collections.abc import Mapping
 
 from bot import actions as ids
-from bot import blocks as bk
 from bot.catalog import ReleaseModel, SurveyQuestion
-from bot.messages import Rendered, components_text
 from bot.records import ReleaseRecord
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered, components_text
 
 
 def survey_anchor(release_id: int, recipient: str) -> str:

@@ -1,0 +1,1 @@
+"""Slack markup: Block Kit, mrkdwn, modals. The one seam where releases become Slack messages."""

@@ -1,0 +1,27 @@
+"""The Slack surface: thin adapters that parse a request, ack it, call a use case and render
+its outcome. `register` wires every listener onto one Bolt app."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.context import Services
+
+
+def register(bolt: AsyncApp, services: Services) -> None:
+    from handlers.slack import (
+        approvals,
+        commands,
+        communications,
+        events,
+        home,
+        planning,
+        review,
+        surveys,
+        verification,
+        window,
+    )
+
+    for module in (commands, planning, approvals, verification, surveys, review, window, communications, home,
+                   events):
+        module.register(bolt, services)

@@ -55,6 +55,7 @@ async def main(messages: int, spread: float, database: str | None) -> int:
                 for n, (key, at) in enumerate(due.items()):
                     await Message.post(channel=f"CBENCH{n}", rendered=Rendered(key, []), dedupe_key=key,
                                        due_at=at).enqueue(uow, now)
+                await uow.commit()
             # The fake records time.monotonic(); relate it to the wall clock once.
             wall_minus_mono = time.time() - time.monotonic()
             await slack.wait_for(lambda: sum(c.text in due for c in slack.posts()) >= messages,

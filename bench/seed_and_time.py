@@ -28,12 +28,15 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.approvals import ApprovalService
+from bot.cards import ReleaseCards
 from bot.catalog import Catalog
+from bot.clock import utcnow
 from bot.config import BUNDLED_MODELS
 from bot.home import HomeService
 from bot.metrics import MetricsService
 from bot.releases import ReleaseService
+from bot.roles import Roles
+from bot.transitions import Transitions
 from storage import db, migrate
 from storage.tables import (
     ApprovalRow,
@@ -240,9 +243,10 @@ async def main(argv: list[str] | None = None) -> int:
 
     catalog = Catalog.load(BUNDLED_MODELS)
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
-    releases = ReleaseService(uow, catalog)
+    transitions = Transitions(uow, utcnow)
+    releases = ReleaseService(uow, catalog, utcnow, transitions, ReleaseCards(catalog))
     metrics = MetricsService(uow, catalog)
-    home = HomeService(releases, ApprovalService(releases, StaticDirectory()), metrics)
+    home = HomeService(uow, catalog, Roles(uow, catalog, StaticDirectory()), metrics)
     async with engine.connect() as conn:
         some = (await conn.execute(select(func.max(ReleaseRow.id)))).scalar_one() // 2
     figures = await metrics.key_metrics(30)

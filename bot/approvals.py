@@ -12,87 +12,87 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot import lifecycle
-from bot.catalog import ReleaseModel, format_duration
-from bot.directory import Directory, resolve
-from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, State
+from bot.catalog import Catalog, ReleaseModel, format_duration
+from bot.clock import Clock
+from bot.lifecycle import Event, EventKind, Refused, State
 from bot.outbox import Message
+from bot.outcome import Outcome
 from bot.records import ApprovalRecord, ReleaseRecord
-from bot.releases import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
 from bot.rendering.approvals import approval_anchor, approval_reminder, approval_request, owner_notice
-from bot.roles import actor_for
-from storage.tables import ReleaseRow
-from storage.uow import UnitOfWork
+from bot.roles import Roles
+from bot.transitions import Transitions
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 #: Events after which an existing approval request must show the new state.
 REQUEST_EVENTS = frozenset({EventKind.APPROVAL_RECORDED, EventKind.APPROVED, EventKind.REJECTED,
                             EventKind.CANCELLED, EventKind.WINDOW_CHANGED})
+#: Decisions the owner hears about by direct message.
+DECISIONS = frozenset({EventKind.APPROVED, EventKind.REJECTED})
 
 
 class ApprovalService:
-    def __init__(self, releases: ReleaseService, directory: Directory):
-        self.releases = releases
-        self.directory = directory
-        releases.hooks.append(self._follow)
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock, transitions: Transitions,
+                 roles: Roles):
+        self.uow = uow
+        self.catalog = catalog
+        self.clock = clock
+        self.transitions = transitions
+        self.roles = roles
 
     async def approvers(self, model: ReleaseModel) -> frozenset[str]:
-        return await resolve(self.directory, model.approval.approvers)
+        return await self.roles.approvers(model)
 
-    async def _actor(self, release_id: int, user: str) -> tuple[Actor, ReleaseModel] | str:
-        return await actor_for(self.releases, self.directory, release_id, user)
-
-    async def submit(self, release_id: int, user: str) -> Outcome:
+    async def submit(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
         """Ask the release authority: the request goes to the model's approval channel."""
-        who = await self._actor(release_id, user)
-        if isinstance(who, str):
-            return Outcome(refused=who)
-        actor, model = who
-        now = self.releases.clock()
-        return await self._decide(release_id, lambda row, _: lifecycle.submit(_snapshot(row), actor, now), now)
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
 
-    async def approve(self, release_id: int, user: str) -> Outcome:
-        who = await self._actor(release_id, user)
-        if isinstance(who, str):
-            return Outcome(refused=who)
-        actor, model = who
-        now = self.releases.clock()
+        async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
+            return lifecycle.submit(release.snapshot, who.actor, now)
 
-        def decide(row: ReleaseRow, decisions: list[ApprovalRecord]) -> lifecycle.Decision:
-            approved_by = frozenset(d.approver for d in decisions if d.approved)
-            return lifecycle.approve(_snapshot(row), actor, model.approval.rules, approved_by, now)
+        return await self.transitions.run(release_id, decide)
 
-        return await self._decide(release_id, decide, now, record=("approve", user, None))
+    async def approve(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
 
-    async def reject(self, release_id: int, user: str, reason: str) -> Outcome:
-        who = await self._actor(release_id, user)
-        if isinstance(who, str):
-            return Outcome(refused=who)
-        actor, model = who
-        now = self.releases.clock()
+        async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
+            decisions = await uow.approvals.for_release(release_id)
+            approved_by = frozenset(d.approver for d in decisions if d.decision == "approve")
+            decision = lifecycle.approve(release.snapshot, who.actor, who.model.approval.rules, approved_by, now)
+            return await _record(uow, release, decision, user, "approve", None, now)
 
-        def decide(row: ReleaseRow, _: list[ApprovalRecord]) -> lifecycle.Decision:
-            return lifecycle.reject(_snapshot(row), actor, model.approval.rules, reason, now)
+        return await self.transitions.run(release_id, decide)
 
-        return await self._decide(release_id, decide, now, record=("reject", user, reason.strip()))
+    async def reject(self, release_id: int, user: str, reason: str) -> Outcome[ReleaseRecord]:
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
 
-    async def may_decide(self, release_id: int, user: str) -> str | None:
-        """Why `user` cannot decide this release now, if they cannot (before asking a reason)."""
-        who = await self._actor(release_id, user)
-        if isinstance(who, str):
-            return who
-        actor, model = who
-        release = await self.releases.get(release_id)
-        assert release is not None
-        decision = lifecycle.reject(release.snapshot, actor, model.approval.rules, "a reason", self.releases.clock())
-        return decision.reason if isinstance(decision, Refused) else None
+        async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
+            decision = lifecycle.reject(release.snapshot, who.actor, who.model.approval.rules, reason, now)
+            return await _record(uow, release, decision, user, "reject", reason.strip(), now)
+
+        return await self.transitions.run(release_id, decide)
+
+    async def may_decide(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
+        """Whether `user` may decide this release now (asked before the reason modal opens)."""
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+        refused = lifecycle.may_decide(who.release.snapshot, who.actor, who.model.approval.rules)
+        return Outcome.of(refused.refusal) if refused else Outcome.success(who.release)
 
     async def remind(self) -> None:
         """Scheduled: nudge approvers who have not answered, once per `remind_every` waited."""
-        now = self.releases.clock()
-        for model in self.releases.catalog:
+        now = self.clock()
+        for model in self.catalog:
             every = model.approval.remind_every
             if every is None:
                 continue
-            async with self.releases.uow() as uow:
+            async with self.uow(read_only=True) as uow:
                 waiting = await uow.approvals.awaiting_since(model.key)
             if not waiting:
                 continue
@@ -104,7 +104,7 @@ class ApprovalService:
 
     async def _nudge(self, release_id: int, model: ReleaseModel, approvers: frozenset[str], turn: int,
                      now: datetime) -> None:
-        async with self.releases.uow() as uow:
+        async with self.uow() as uow:
             row = await uow.releases.get(release_id)
             if row is None or row.state != State.AWAITING_APPROVAL.value:
                 return
@@ -117,39 +117,28 @@ class ApprovalService:
                 await Message.post(channel=approver, rendered=approval_reminder(release, model, waited),
                                    dedupe_key=f"{release.ref}:approval-reminder:{turn}:{approver}",
                                    release_id=release.id).enqueue(uow, now)
+            await uow.commit()
 
-    async def _decide(self, release_id: int, decide: object, now: datetime,
-                      record: tuple[str, str, str | None] | None = None) -> Outcome:
-        try:
-            async with self.releases.uow() as uow:
-                row = await uow.releases.get(release_id, for_update=True)
-                if row is None:
-                    return Outcome(refused=no_such_release(release_id))
-                decisions = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release_id)]
-                decision = decide(row, decisions)  # type: ignore[operator]
-                if record and not isinstance(decision, Refused):
-                    kind, approver, reason = record
-                    if not await uow.approvals.add(release_id, approver, kind, now, reason):
-                        return Outcome(refused=f"You have already decided on REL-{release_id}; "
-                                               "each approver counts once.")
-                result = await self.releases.apply(uow, row, decision, now)
-                if isinstance(decision, Moved) and decision.to in (State.APPROVED, State.REJECTED):
-                    await self._tell_owner(uow, as_outcome(result).release, now)
-                return as_outcome(result)
-        except Conflict as exc:
-            return Outcome(refused=str(exc))
 
-    async def _tell_owner(self, uow: UnitOfWork, release: ReleaseRecord | None, now: datetime) -> None:
-        if release is None:
-            return
-        decisions = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
-        await Message.post(channel=release.owner, rendered=owner_notice(release, decisions),
-                           dedupe_key=f"{release.ref}:decision:{release.state.value}",
-                           release_id=release.id).enqueue(uow, now)
+async def _record(uow: UnitOfWork, release: ReleaseRecord, decision: lifecycle.Decision, approver: str,
+                  kind: str, reason: str | None, now: datetime) -> lifecycle.Decision:
+    """Store the approver's decision once: the unique key, not this check, keeps it once."""
+    if isinstance(decision, Refused):
+        return decision
+    if not await uow.approvals.add(release.id, approver, kind, now, reason):
+        return Refused("already_decided", f"You have already decided on {release.ref}; each approver counts once.")
+    return decision
 
-    async def _follow(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
+
+class ApprovalRequests:
+    """Followers: the approval request in the model's approval channel, and the owner's notice."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    async def follow(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
         """Post the approval request on submission; keep it current as decisions arrive."""
-        model = self.releases.catalog.get(release.model_key)
+        model = self.catalog.get(release.model_key)
         if model is None:
             return
         if event.kind is EventKind.SUBMITTED:
@@ -157,8 +146,6 @@ class ApprovalService:
             await Message.post(channel=model.approval.channel, rendered=rendered,
                                anchor=approval_anchor(release.id), dedupe_key=f"{release.ref}:approval:post",
                                release_id=release.id, notify_user=release.owner).enqueue(uow, now)
-            return
-        if event.kind not in REQUEST_EVENTS:
             return
         if release.state is State.PLANNED or (
                 event.kind is EventKind.CANCELLED and event.data.get("from") == State.PLANNED.value):
@@ -170,6 +157,11 @@ class ApprovalService:
                              dedupe_key=f"{release.ref}:approval:v{release.version}", release_id=release.id,
                              notify_user=release.owner).enqueue(uow, now)
 
-
-def _snapshot(row: ReleaseRow) -> lifecycle.Release:
-    return ReleaseRecord.from_row(row).snapshot
+    async def tell_owner(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
+        """The approvers' decision, when approvers made it (not when releasebot moved it)."""
+        decisions = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
+        if not decisions:
+            return
+        await Message.post(channel=release.owner, rendered=owner_notice(release, decisions),
+                           dedupe_key=f"{release.ref}:decision:{release.state.value}",
+                           release_id=release.id).enqueue(uow, now)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from bot import actions as ids
+from bot import lifecycle
 from bot.catalog import Catalog, ReleaseModel, format_duration
 from bot.clock import Clock
-from bot.lifecycle import EventKind
+from bot.lifecycle import Actor, EventKind, Refused, Role
 from bot.outbox import DeliveryState, Purpose
+from bot.outcome import Outcome
 from bot.records import ReleaseRecord
-from bot.rendering import blocks as bk
-from bot.rendering.messages import Rendered, where
-from bot.schedule import SCHEDULED_STATES, schedule_listing
+from bot.schedule import SCHEDULED_STATES, Schedule
 from storage.tables import OutboxRow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -27,15 +27,42 @@ MAX_DAYS = 365
 
 
 @dataclass(frozen=True)
-class Answer:
-    """What the person who asked is told (privately)."""
+class QueuedMessage:
+    """A communication of the plan as it sits in the outbox: what will be posted, where, when."""
 
-    rendered: Rendered
-    ok: bool = True
+    id: int
+    template: str
+    channel: str
+    state: str
+    due_at: datetime
+    text: str
+    blocks: list[dict[str, Any]] | None
 
     @classmethod
-    def say(cls, text: str, ok: bool = True) -> Answer:
-        return cls(Rendered(text, [bk.section(text)]), ok)
+    def of(cls, row: OutboxRow) -> QueuedMessage:
+        return cls(row.id, row.template or "message", row.channel, row.state, row.due_at, row.text, row.blocks)
+
+    @property
+    def name(self) -> str:
+        """How people call it, with the conversation's id bare (surfaces render it)."""
+        return f"“{self.template}” to {self.channel}"
+
+
+@dataclass(frozen=True)
+class Preview:
+    release: ReleaseRecord
+    #: The next communication due, or None: then `plan` says what the plan will send.
+    next: QueuedMessage | None
+    plan: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What Send now or Skip did: `sending` (now), `under_way` (due already) or `skipped`."""
+
+    release: ReleaseRecord
+    message: QueuedMessage
+    what: str
 
 
 class CommunicationService:
@@ -44,105 +71,87 @@ class CommunicationService:
         self.catalog = catalog
         self.clock = clock
 
-    async def preview(self, release_id: int, viewer: str) -> Answer:
-        """The next communication of a release, rendered as it will be sent."""
+    async def preview(self, release_id: int, viewer: str) -> Outcome[Preview]:
+        """The next communication of a release, as it will be sent."""
         now = self.clock()
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             row = await uow.releases.get(release_id)
             if row is None:
-                return Answer.say(f"There is no REL-{release_id}. `/release list` shows the releases.", ok=False)
+                return Outcome.of(lifecycle.no_such_release(release_id).refusal)
             release = ReleaseRecord.from_row(row)
             pending = [r for r in await uow.outbox.planned_pending(release_id, now)
                        if r.purpose == Purpose.COMMUNICATION.value]
         if not pending:
-            return Answer.say(_nothing_queued(release, self.catalog.get(release.model_key)))
-        return Answer(preview_message(release, pending[0], viewer, now))
+            return Outcome.success(Preview(release, None, _plan_steps(self.catalog.get(release.model_key))))
+        return Outcome.success(Preview(release, QueuedMessage.of(pending[0])))
 
-    async def send_now(self, row_id: int, user: str) -> Answer:
+    async def send_now(self, row_id: int, user: str) -> Outcome[Settled]:
         now = self.clock()
         async with self.uow() as uow:
             found = await self._pending(uow, row_id, user)
-            if isinstance(found, Answer):
-                return found
-            row, _, name = found
-            if not await uow.outbox.bring_forward(row.id, now):
-                return Answer.say(f"{name} is due already and on its way.")
-        return Answer.say(f":outbox_tray: Sending {name} now.")
+            if isinstance(found, Refused):
+                return Outcome.of(found.refusal)
+            message, release = found
+            brought = await uow.outbox.bring_forward(message.id, now)
+            await uow.commit()
+        return Outcome.success(Settled(release, message, "sending" if brought else "under_way"))
 
-    async def skip(self, row_id: int, user: str) -> Answer:
+    async def skip(self, row_id: int, user: str) -> Outcome[Settled]:
         now = self.clock()
         async with self.uow() as uow:
             found = await self._pending(uow, row_id, user)
-            if isinstance(found, Answer):
-                return found
-            row, release, name = found
-            if not await uow.outbox.withdraw([row.id], now):
-                return Answer.say(f"{name} is being sent right now, too late to skip it.", ok=False)
+            if isinstance(found, Refused):
+                return Outcome.of(found.refusal)
+            message, release = found
+            if not await uow.outbox.withdraw([message.id], now):
+                return Outcome.refuse("under_way", f"{message.name} is being sent right now, too late to skip it.",
+                                      (message.channel,))
+            row = await uow.outbox.get(message.id)
             await uow.events.append(release.id, EventKind.COMMUNICATION_SKIPPED.value, user, now, {
-                "template": row.template, "channel": row.channel, "message": row.dedupe_key,
+                "template": row.template if row else message.template, "channel": message.channel,
+                "message": row.dedupe_key if row else "",
             })
-        return Answer.say(f":fast_forward: Skipped {name}; it will not be sent. `/release announce "
-                          f"{release.ref}` shows the next one.")
+            await uow.commit()
+        return Outcome.success(Settled(release, message, "skipped"))
 
-    async def schedule(self, days: int) -> Rendered:
+    async def schedule(self, days: int) -> Schedule:
         """`/release schedule [DAYS]`: releases whose window meets the next `days` days."""
         start = self.clock()
         end = start + timedelta(days=days)
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             rows = await uow.releases.in_window(start, end, SCHEDULED_STATES)
-        return schedule_listing([ReleaseRecord.from_row(r) for r in rows], start, end, days)
+        return Schedule([ReleaseRecord.from_row(r) for r in rows], start, end, days)
 
-    async def _pending(self, uow: UnitOfWork, row_id: int, user: str
-                       ) -> tuple[OutboxRow, ReleaseRecord, str] | Answer:
-        """The still-pending communication, its release and how to name it to people; or why
-        this person cannot send or skip it (gone, not theirs, already settled)."""
+    async def _pending(self, uow: UnitOfWork, row_id: int, user: str) -> tuple[QueuedMessage, ReleaseRecord] | Refused:
+        """The still-pending communication and its release; or why this person cannot send or
+        skip it (gone, not theirs, already settled)."""
         row = await uow.outbox.get(row_id)
         found = await uow.releases.get(row.release_id) if row and row.release_id is not None else None
         if row is None or found is None or row.purpose != Purpose.COMMUNICATION.value:
-            return Answer.say("That communication no longer exists.", ok=False)
+            return Refused("no_such_message", "That communication no longer exists.")
         release = ReleaseRecord.from_row(found)
-        if user != release.owner:
-            return Answer.say(
-                f"Only the release owner, <@{release.owner}>, can send or skip {release.ref}'s communications.",
-                ok=False)
-        name = f"“{bk.escape(row.template or 'message')}” to {where(row.channel)}"
+        actor = Actor(user, frozenset({Role.OWNER}) if user == release.owner else frozenset())
+        if refused := lifecycle.may_announce(release.snapshot, actor):
+            return refused
+        message = QueuedMessage.of(row)
         if row.state != DeliveryState.PENDING.value:
-            return Answer.say(_settled(row, name), ok=False)
-        return row, release, name
+            return _settled(row, message)
+        return message, release
 
 
-def _settled(row: OutboxRow, name: str) -> str:
+def _settled(row: OutboxRow, message: QueuedMessage) -> Refused:
     if row.state == DeliveryState.SENT.value and row.sent_at:
-        return f"{name} was already sent, {bk.slack_date(row.sent_at)}."
+        return Refused("already_sent", f"{message.name} was already sent, {row.sent_at:%Y-%m-%d %H:%M} UTC.",
+                       (message.channel,))
     if row.state == DeliveryState.FAILED.value:
-        return f"{name} could not be delivered (`{bk.escape(row.last_error or 'error')}`); see `/release show`."
-    return f"{name} was withdrawn or skipped; it will not be sent."
+        return Refused("undeliverable", f"{message.name} could not be delivered ({row.last_error or 'error'}); "
+                                        "the release record lists it.", (message.channel,))
+    return Refused("withdrawn", f"{message.name} was withdrawn or skipped; it will not be sent.", (message.channel,))
 
 
-def preview_message(release: ReleaseRecord, row: OutboxRow, viewer: str, now: datetime) -> Rendered:
-    """The queued message between a line saying what and when, and the owner's buttons."""
-    when = "due now" if row.due_at <= now else f"due {bk.slack_date(row.due_at)}"
-    about = (f"Next communication of *{release.ref}*: “{bk.escape(row.template or 'message')}” to "
-             f"{where(row.channel)}, {when}. Only you can see this preview.")
-    blocks: list[bk.Block] = [bk.context(about), bk.divider()]
-    blocks += bk.cap(list(row.blocks or [bk.section(bk.escape(row.text))]), 45)
-    blocks.append(bk.divider())
-    if viewer == release.owner:
-        blocks.append(bk.actions(
-            bk.button("Send now", ids.ANNOUNCE_SEND, str(row.id), style="primary"),
-            bk.button("Skip", ids.ANNOUNCE_SKIP, str(row.id), style="danger"),
-            block_id=f"announce-{row.id}",
-        ))
-    else:
-        blocks.append(bk.context(f"Only the release owner, {bk.user(release.owner)}, can send or skip it."))
-    return Rendered(bk.message_text(f"Preview of {release.ref}'s next communication: {row.text}"), blocks)
-
-
-def _nothing_queued(release: ReleaseRecord, model: ReleaseModel | None) -> str:
-    """Why there is nothing to preview, and what the plan will send."""
+def _plan_steps(model: ReleaseModel | None) -> tuple[str, ...]:
+    """What the release model's communication plan sends, in words."""
     plan = model.communications.plan if model and model.communications else []
-    if not plan:
-        return f"{release.ref}'s release model has no communication plan, so there is nothing to announce."
     steps = []
     for entry in plan:
         if entry.on:
@@ -151,5 +160,4 @@ def _nothing_queued(release: ReleaseRecord, model: ReleaseModel | None) -> str:
             steps.append(f"“{entry.template}” {format_duration(entry.before_start)} before the start")
         elif entry.after_release is not None:
             steps.append(f"“{entry.template}” {format_duration(entry.after_release)} after the release")
-    return (f"Nothing is queued for {release.ref} ({release.state.label}) right now. Its plan sends "
-            + "; ".join(steps) + ".")
+    return tuple(steps)

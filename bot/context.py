@@ -1,4 +1,4 @@
-"""What the handlers are given: the use cases and the catalog, nothing of storage."""
+"""What the surfaces are given: the use cases, the catalog and the clock, nothing of storage."""
 
 from __future__ import annotations
 

@@ -96,6 +96,7 @@ class Dispatcher:
         while self.claiming:
             async with self.uow() as uow:
                 rows = await uow.outbox.claim(self.worker, self.clock(), LEASE, self.batch)
+                await uow.commit()
             if not rows:
                 return settled
             await asyncio.gather(*(self._handle(row) for row in rows))
@@ -147,6 +148,7 @@ class Dispatcher:
                 await uow.events.append(row.release_id, EventKind.COMMUNICATION_SENT.value, None, now, {
                     "template": row.template, "channel": row.channel, "message": row.dedupe_key,
                 })
+            await uow.commit()
         if not settled:
             log.warning("outbox row %s was sent after its lease expired (%s)", row.id, row.dedupe_key)
         log.info("sent %s to %s (attempt %d)", row.dedupe_key, row.channel, row.attempts + 1)
@@ -172,6 +174,7 @@ class Dispatcher:
             await uow.outbox.finish(row.id, self.worker, state=DeliveryState.EXPANDED.value, sent_at=now,
                                     attempts=row.attempts + 1, last_error=None)
             await uow.outbox.pace(row.channel, now)
+            await uow.commit()
         log.info("%s for group %s: one direct message to each of %d members",
                  row.dedupe_key, row.channel, len(members))
 
@@ -190,10 +193,12 @@ class Dispatcher:
             if newer or (row.method == Method.POST and existing is not None):
                 await uow.outbox.finish(row.id, self.worker, state=DeliveryState.SUPERSEDED.value)
                 await uow.outbox.pace(row.channel, self.clock())
+                await uow.commit()
                 return None
             if existing is None and row.method == Method.UPDATE and await uow.outbox.post_pending(row.anchor):
                 await uow.outbox.finish(row.id, self.worker, due_at=self.clock() + ANCHOR_WAIT)
                 await uow.outbox.pace(row.channel, self.clock())
+                await uow.commit()
                 return None
         return _Target(existing.channel, existing.ts) if existing else _Target(row.channel, None)
 
@@ -213,6 +218,7 @@ class Dispatcher:
                 log.warning("outbox row %s (%s) to %s: %s; retrying in %ss (attempt %d of %d)",
                             row.id, row.dedupe_key, row.channel, exc.error, delay.total_seconds(),
                             attempts, self.max_attempts)
+                await uow.commit()
                 return
             await uow.outbox.finish(row.id, self.worker, state=DeliveryState.FAILED.value,
                                     attempts=attempts, last_error=exc.error)
@@ -224,6 +230,7 @@ class Dispatcher:
                                          "attempts": attempts})
             if row.notify_user and exc.error in CHANNEL_ERRORS and row.channel != row.notify_user:
                 await _tell_how_to_fix(uow, row, exc.error, now)
+            await uow.commit()
 
 
 async def _tell_how_to_fix(uow: UnitOfWork, row: OutboxRow, error: str, now: datetime) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.approvals import ApprovalService
-from bot.catalog import ReleaseModel
+from bot.catalog import Catalog, ReleaseModel
 from bot.lifecycle import State
 from bot.metrics import DEFAULT_DAYS, KeyMetrics, MetricsService
 from bot.records import ReleaseRecord
-from bot.releases import ReleaseService
+from bot.roles import Roles
+from storage.uow import UnitOfWorkFactory
 
 #: How many releases each list shows; the rest are counted ("…and N more").
 MINE_SHOWN = 15
@@ -35,14 +35,15 @@ class Home:
 
 
 class HomeService:
-    def __init__(self, releases: ReleaseService, approvals: ApprovalService, metrics: MetricsService):
-        self.releases = releases
-        self.approvals = approvals
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, roles: Roles, metrics: MetricsService):
+        self.uow = uow
+        self.catalog = catalog
+        self.roles = roles
         self.metrics = metrics
 
     async def approver_of(self, user: str) -> list[ReleaseModel]:
         """The release models whose approvers include `user`, directly or through a user group."""
-        return [model for model in self.releases.catalog if user in await self.approvals.approvers(model)]
+        return [model for model in self.catalog if user in await self.roles.approvers(model)]
 
     async def for_user(self, user: str) -> Home:
         models = await self.approver_of(user)
@@ -50,7 +51,7 @@ class HomeService:
         # Without self-approval a person cannot decide their own release: it does not wait for them.
         own_allowed = {m.key for m in models if m.approval.self_approval}
         metrics = await self.metrics.key_metrics(DEFAULT_DAYS)
-        async with self.releases.uow(read_only=True) as uow:
+        async with self.uow(read_only=True) as uow:
             mine, mine_total = await uow.releases.newest(owner=user, limit=MINE_SHOWN)
             awaiting, awaiting_total = await uow.home.awaiting_decision(
                 user, State.AWAITING_APPROVAL.value, keys, own_allowed, AWAITING_SHOWN)

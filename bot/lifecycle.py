@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.outcome import Refusal
+
 
 class State(StrEnum):
     PLANNED = "planned"
@@ -149,7 +151,16 @@ class Stayed:
 
 @dataclass(frozen=True)
 class Refused:
+    """Not allowed, and why: a stable `code` and a plain sentence (no Slack markup; people
+    are named by their bare ids, listed in `people` for each surface to render)."""
+
+    code: str
     reason: str
+    people: tuple[str, ...] = ()
+
+    @property
+    def refusal(self) -> Refusal:
+        return Refusal(self.code, self.reason, self.people)
 
 
 Decision = Moved | Stayed | Refused
@@ -162,19 +173,92 @@ class ApprovalRules:
     #: As the model lists them (users and user groups), to tell a refused person who decides.
     approvers: tuple[str, ...] = ()
 
-    def approvers_text(self) -> str:
-        return ", ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in self.approvers)
+
+# --- who may do what ----------------------------------------------------------------------
+
+
+class Action(StrEnum):
+    """What a person (or a pipeline) asks to do with a release; `MAY` says who may."""
+
+    SUBMIT = "submit"
+    CANCEL = "cancel"
+    CHANGE_WINDOW = "change_window"
+    ANNOUNCE = "announce"
+    SURVEY = "survey"
+    START = "start"
+    VERIFY = "verify"
+    ROLLBACK = "rollback"
+    DECIDE = "decide"
+    LESSONS = "lessons"
+    CLOSE = "close"
+
+
+#: The one table of who may act on a release (DESIGN.md §6). Deciding (approve, reject) has
+#: its own rules beside the role (separation of duties): see `_may_decide`.
+MAY: Mapping[Action, frozenset[Role]] = {
+    Action.SUBMIT: frozenset({Role.OWNER}),
+    Action.CANCEL: frozenset({Role.OWNER}),
+    Action.CHANGE_WINDOW: frozenset({Role.OWNER}),
+    Action.ANNOUNCE: frozenset({Role.OWNER}),
+    Action.SURVEY: frozenset({Role.OWNER}),
+    Action.LESSONS: frozenset({Role.OWNER}),
+    Action.CLOSE: frozenset({Role.OWNER}),
+    Action.START: frozenset({Role.OWNER, Role.APPROVER}),
+    Action.VERIFY: frozenset({Role.OWNER, Role.APPROVER}),
+    Action.ROLLBACK: frozenset({Role.OWNER, Role.APPROVER}),
+    Action.DECIDE: frozenset({Role.APPROVER}),
+}
+
+_DOING: Mapping[Action, str] = {
+    Action.SUBMIT: "submit {ref}",
+    Action.CANCEL: "cancel {ref}",
+    Action.CHANGE_WINDOW: "change the window of {ref}",
+    Action.ANNOUNCE: "send or skip {ref}'s communications",
+    Action.SURVEY: "send the survey of {ref}; it goes out by itself after the release",
+    Action.LESSONS: "add the lessons learnt of {ref}",
+    Action.CLOSE: "close {ref}",
+    Action.START: "start {ref}",
+    Action.VERIFY: "verify {ref}",
+    Action.ROLLBACK: "roll back {ref}",
+    Action.DECIDE: "decide {ref}",
+}
+
+
+def permit(release: Release, actor: Actor, action: Action) -> Refused | None:
+    """None when `actor` may do `action` on `release`; else who may instead."""
+    allowed = MAY[action]
+    if actor.roles & allowed:
+        return None
+    doing = _DOING[action].format(ref=release.ref)
+    if allowed == {Role.OWNER}:
+        return Refused("not_allowed", f"Only the release owner, {release.owner}, can {doing}.", (release.owner,))
+    if allowed == {Role.OWNER, Role.APPROVER}:
+        return Refused("not_allowed", f"Only the release owner or the approvers of {release.model_key} can {doing}.")
+    return Refused("not_allowed", f"Only the approvers of {release.model_key} can {doing}.")
+
+
+def no_such_release(release_id: int) -> Refused:
+    return Refused("no_such_release", f"There is no REL-{release_id}.")
+
+
+def model_missing(release: Release) -> Refused:
+    return Refused("model_missing", f"{release.ref} uses the release model {release.model_key}, which is no "
+                                    "longer in the catalog; ask an administrator to restore it.")
+
+
+def conflict(release_id: int) -> Refused:
+    return Refused("conflict", f"REL-{release_id} changed meanwhile; look at it again and retry.")
 
 
 def _wrong_state(release: Release, expected: str) -> Refused:
-    return Refused(f"{release.ref} is {release.state.label}, not {expected}.")
+    return Refused("wrong_state", f"{release.ref} is {release.state.label}, not {expected}.")
 
 
 def submit(release: Release, actor: Actor, now: datetime) -> Decision:
     if release.state is not State.PLANNED:
         return _wrong_state(release, "planned, so it cannot be submitted for approval")
-    if not actor.has(Role.OWNER):
-        return Refused(f"Only the release owner, <@{release.owner}>, can submit {release.ref}.")
+    if refusal := permit(release, actor, Action.SUBMIT):
+        return refusal
     return Moved(State.AWAITING_APPROVAL, Event(EventKind.SUBMITTED, actor.user_id, now))
 
 
@@ -186,11 +270,11 @@ def approve(
     `approved_by` are those who approved before. The unique constraint on approvals is the
     real guard against counting a person twice; this gives the readable answer.
     """
-    refusal = _may_decide(release, actor, rules)
+    refusal = may_decide(release, actor, rules)
     if refusal:
         return refusal
     if actor.user_id in approved_by:
-        return Refused(f"You have already approved {release.ref}; each approver counts once.")
+        return Refused("already_decided", f"You have already approved {release.ref}; each approver counts once.")
     count = len(approved_by | {actor.user_id})
     data = {"count": count, "quorum": rules.quorum}
     if count >= rules.quorum:
@@ -199,29 +283,33 @@ def approve(
 
 
 def reject(release: Release, actor: Actor, rules: ApprovalRules, reason: str, now: datetime) -> Decision:
-    refusal = _may_decide(release, actor, rules)
+    refusal = may_decide(release, actor, rules)
     if refusal:
         return refusal
     if not reason.strip():
-        return Refused(f"Say why you reject {release.ref}: the reason is recorded and sent to the owner.")
+        return Refused("reason_required",
+                       f"Say why you reject {release.ref}: the reason is recorded and sent to the owner.")
     return Moved(State.REJECTED, Event(EventKind.REJECTED, actor.user_id, now, {"reason": reason.strip()}))
 
 
-def _may_decide(release: Release, actor: Actor, rules: ApprovalRules) -> Refused | None:
+def may_decide(release: Release, actor: Actor, rules: ApprovalRules) -> Refused | None:
+    """Whether `actor` may approve or reject now (asked before the rejection modal opens)."""
     if release.state is not State.AWAITING_APPROVAL:
         if release.state is State.PLANNED:
-            return Refused(f"{release.ref} has not been submitted for approval yet.")
+            return Refused("not_awaiting_approval", f"{release.ref} has not been submitted for approval yet.")
         if release.state is State.CANCELLED:
-            return Refused(f"{release.ref} was cancelled, so there is nothing to decide.")
+            return Refused("not_awaiting_approval", f"{release.ref} was cancelled, so there is nothing to decide.")
         if release.state is State.REJECTED:
-            return Refused(f"{release.ref} has already been decided: it was rejected.")
-        return Refused(f"{release.ref} has already been decided: it was approved (now {release.state.label}).")
+            return Refused("not_awaiting_approval", f"{release.ref} has already been decided: it was rejected.")
+        return Refused("not_awaiting_approval",
+                       f"{release.ref} has already been decided: it was approved (now {release.state.label}).")
     if not actor.has(Role.APPROVER):
-        listed = f" (approvers: {rules.approvers_text()})" if rules.approvers else ""
-        return Refused(f"You are not an approver for the *{release.model_key}* release model{listed}, "
-                       f"so you cannot decide {release.ref}.")
+        listed = f" (approvers: {', '.join(rules.approvers)})" if rules.approvers else ""
+        return Refused("not_allowed", f"You are not an approver for the {release.model_key} release model{listed}, "
+                                      f"so you cannot decide {release.ref}.", rules.approvers)
     if actor.user_id == release.owner and not rules.self_approval:
         return Refused(
+            "self_approval",
             f"You requested {release.ref}, so you cannot approve or reject it yourself: "
             "the release model asks for separation of duties."
         )
@@ -245,8 +333,8 @@ def verify(
     to approved if one is re-verified as failed); the release stage decides released or
     failed.
     """
-    if not (actor.has(Role.OWNER) or actor.has(Role.APPROVER)):
-        return Refused(f"Only the release owner or the approvers of *{release.model_key}* can verify {release.ref}.")
+    if refusal := permit(release, actor, Action.VERIFY):
+        return refusal
     fact = Event(EventKind.VERIFICATION_RECORDED, actor.user_id, now, dict(recorded or {}))
     if stage is Stage.RELEASE:
         if release.state is not State.EXECUTING:
@@ -277,7 +365,7 @@ def become_ready(release: Release, missing: Sequence[str], why: str, now: dateti
     if release.state is not State.APPROVED:
         return _wrong_state(release, "approved, so it cannot become ready")
     if missing:
-        return Refused(f"{release.ref} is not ready: still to pass: {', '.join(missing)}.")
+        return Refused("not_ready", f"{release.ref} is not ready: still to pass: {', '.join(missing)}.")
     return Moved(State.READY, Event(EventKind.READY, actor, now, {"reason": why}))
 
 
@@ -287,13 +375,13 @@ def start(release: Release, actor: Actor, missing: Sequence[str], now: datetime)
     Only a ready release starts: an approved one with nothing missing becomes ready first
     (`become_ready`), so that the record always says why execution was allowed.
     """
-    if not (actor.has(Role.OWNER) or actor.has(Role.APPROVER)):
-        return Refused(f"Only the release owner or the approvers of *{release.model_key}* can start {release.ref}.")
+    if refusal := permit(release, actor, Action.START):
+        return refusal
     if release.state in (State.APPROVED, State.READY) and missing:
-        return Refused(f"{release.ref} is not ready to start: still to pass: {', '.join(missing)}.")
+        return Refused("not_ready", f"{release.ref} is not ready to start: still to pass: {', '.join(missing)}.")
     if release.state is State.APPROVED:
-        return Refused(f"{release.ref} is not ready to start: it is approved but not yet ready; "
-                       f"`/release verify {release.ref}` shows what is left to verify.")
+        return Refused("not_ready", f"{release.ref} is not ready to start: it is approved but not yet ready; "
+                                    "its checklist shows what is left to verify.")
     if release.state is not State.READY:
         return _wrong_state(release, "ready, so execution cannot start")
     return Moved(State.EXECUTING, Event(EventKind.STARTED, actor.user_id, now))
@@ -302,10 +390,10 @@ def start(release: Release, actor: Actor, missing: Sequence[str], now: datetime)
 def rollback(release: Release, actor: Actor, reason: str, now: datetime) -> Decision:
     if release.state not in ROLLBACK_FROM:
         return _wrong_state(release, "executing, released or failed, so there is nothing to roll back")
-    if not (actor.has(Role.OWNER) or actor.has(Role.APPROVER)):
-        return Refused(f"Only the release owner or the approvers of *{release.model_key}* can roll back {release.ref}.")
+    if refusal := permit(release, actor, Action.ROLLBACK):
+        return refusal
     if not reason.strip():
-        return Refused(f"Say why: `/release rollback {release.ref} REASON…`")
+        return Refused("reason_required", f"Say why you roll back {release.ref}: the reason is recorded.")
     return Moved(
         State.ROLLED_BACK,
         Event(EventKind.ROLLED_BACK, actor.user_id, now, {"reason": reason.strip(), "from": release.state.value}),
@@ -315,15 +403,13 @@ def rollback(release: Release, actor: Actor, reason: str, now: datetime) -> Deci
 def cancel(release: Release, actor: Actor, reason: str, now: datetime) -> Decision:
     if release.state not in BEFORE_EXECUTION:
         if release.state is State.EXECUTING or release.state in OUTCOMES:
-            return Refused(
-                f"{release.ref} has started executing, so it cannot be cancelled; "
-                f"use `/release rollback {release.ref} REASON…` instead."
-            )
+            return Refused("already_executing",
+                           f"{release.ref} has started executing, so it cannot be cancelled; roll it back instead.")
         return _wrong_state(release, "open, so there is nothing to cancel")
-    if not actor.has(Role.OWNER):
-        return Refused(f"Only the release owner, <@{release.owner}>, can cancel {release.ref}.")
+    if refusal := permit(release, actor, Action.CANCEL):
+        return refusal
     if not reason.strip():
-        return Refused(f"Say why: `/release cancel {release.ref} REASON…`")
+        return Refused("reason_required", f"Say why you cancel {release.ref}: the reason is recorded.")
     return Moved(
         State.CANCELLED,
         Event(EventKind.CANCELLED, actor.user_id, now, {"reason": reason.strip(), "from": release.state.value}),
@@ -337,16 +423,14 @@ def change_window(release: Release, actor: Actor, start: datetime, end: datetime
     Only before execution, and only by the owner. The communication plan reschedules from the
     event; the minute of grace on the start allows for the date picker's minute resolution.
     """
-    if release.state not in BEFORE_EXECUTION:
-        return Refused(f"{release.ref} is {release.state.label}, so its planned window can no longer change.")
-    if not actor.has(Role.OWNER):
-        return Refused(f"Only the release owner, <@{release.owner}>, can change the window of {release.ref}.")
+    if refusal := may_change_window(release, actor):
+        return refusal
     if end <= start:
-        return Refused("The planned end must be after the planned start.")
+        return Refused("invalid_window", "The planned end must be after the planned start.")
     if start < now - timedelta(minutes=1):
-        return Refused("The new start has already passed; choose a time from now on.")
+        return Refused("invalid_window", "The new start has already passed; choose a time from now on.")
     if (start, end) == (release.planned_start, release.planned_end):
-        return Refused(f"{release.ref} already has that window; nothing changed.")
+        return Refused("unchanged", f"{release.ref} already has that window; nothing changed.")
     data: dict[str, Any] = {
         "from": [release.planned_start.isoformat(), release.planned_end.isoformat()],
         "to": [start.isoformat(), end.isoformat()],
@@ -360,8 +444,53 @@ def change_window(release: Release, actor: Actor, start: datetime, end: datetime
 def close(release: Release, actor: Actor, review_done: bool, now: datetime) -> Decision:
     if release.state not in OUTCOMES:
         return _wrong_state(release, "released, failed or rolled back, so it cannot be closed")
-    if not actor.has(Role.OWNER):
-        return Refused(f"Only the release owner, <@{release.owner}>, can close {release.ref}.")
+    if refusal := permit(release, actor, Action.CLOSE):
+        return refusal
     if not review_done:
-        return Refused(f"Review {release.ref} first: `/release review {release.ref}`, then close it.")
+        return Refused("review_first", f"Review {release.ref} first (post its release review), then close it.")
     return Moved(State.CLOSED, Event(EventKind.CLOSED, actor.user_id, now))
+
+
+def may_change_window(release: Release, actor: Actor) -> Refused | None:
+    """Asked before the window modal opens, and again when it is submitted."""
+    if release.state not in BEFORE_EXECUTION:
+        return Refused("wrong_state",
+                       f"{release.ref} is {release.state.label}, so its planned window can no longer change.")
+    return permit(release, actor, Action.CHANGE_WINDOW)
+
+
+#: States whose release has been executed: a survey asks about them, a review looks back.
+EXECUTED = OUTCOMES | {State.CLOSED}
+
+
+def may_send_survey(release: Release, actor: Actor | None, has_survey: bool) -> Refused | None:
+    """`actor` None: releasebot itself, when the survey comes due after the release."""
+    if not has_survey:
+        return no_survey(release)
+    if actor is not None and (refusal := permit(release, actor, Action.SURVEY)):
+        return refusal
+    if release.state not in EXECUTED:
+        return Refused("wrong_state", f"{release.ref} is {release.state.label}: the survey is for releases that "
+                                      "have been executed.")
+    return None
+
+
+def no_survey(release: Release) -> Refused:
+    return Refused("no_survey", f"The {release.model_key} release model has no survey, so there is nothing to send.")
+
+
+def may_review(release: Release) -> Refused | None:
+    if release.state not in EXECUTED:
+        return Refused("wrong_state", f"{release.ref} is {release.state.label}: a review is for releases that "
+                                      "were released, failed or rolled back.")
+    return None
+
+
+def may_add_lessons(release: Release, actor: Actor) -> Refused | None:
+    return permit(release, actor, Action.LESSONS)
+
+
+def may_announce(release: Release, actor: Actor) -> Refused | None:
+    """Send a queued communication now, or skip it."""
+    return permit(release, actor, Action.ANNOUNCE)
+

@@ -13,17 +13,19 @@ from statistics import mean
 from typing import Any
 
 from bot import lifecycle
-from bot.lifecycle import OUTCOMES, EventKind, State
+from bot.catalog import Catalog
+from bot.clock import Clock
+from bot.lifecycle import Actor, EventKind, Role, State
 from bot.outbox import Message
+from bot.outcome import Outcome
 from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
-from bot.releases import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
 from bot.rendering import blocks as bk
 from bot.rendering.messages import Rendered, where
 from bot.rendering.review import review_message
 from bot.templating import Templates, safe
-from storage.uow import UnitOfWork
+from bot.transitions import Transitions
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
-REVIEWABLE = OUTCOMES | {State.CLOSED}
 #: Deliveries that are communications to people, as opposed to cards and requests kept current.
 COMMUNICATION_MARKERS = (":comm:", ":reminder:", ":decision:")
 
@@ -33,71 +35,75 @@ def review_anchor(release_id: int) -> str:
 
 
 class ReviewService:
-    def __init__(self, releases: ReleaseService, templates: Templates):
-        self.releases = releases
-        self.templates = templates
-        releases.hooks.append(self._follow)
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, transitions: Transitions, reports: ReviewReports):
+        self.uow = uow
+        self.clock = clock
+        self.transitions = transitions
+        self.reports = reports
 
-    async def post(self, release_id: int, user: str, channel: str) -> Outcome:
-        """Post the review in `channel` (or bring the posted one up to date)."""
-        now = self.releases.clock()
-        async with self.releases.uow() as uow:
+    async def post(self, release_id: int, user: str, channel: str) -> Outcome[ReleaseRecord]:
+        """Post the review in `channel` (or bring the posted one up to date); `created` says
+        whether this was the first review."""
+        now = self.clock()
+        async with self.uow() as uow:
             row = await uow.releases.get(release_id, for_update=True)
             if row is None:
-                return Outcome(refused=no_such_release(release_id))
+                return Outcome.of(lifecycle.no_such_release(release_id).refusal)
             release = ReleaseRecord.from_row(row)
-            if release.state not in REVIEWABLE:
-                return Outcome(refused=f"{release.ref} is {release.state.label}: a review is for releases that "
-                                       "were released, failed or rolled back.")
+            if refused := lifecycle.may_review(release.snapshot):
+                return Outcome.of(refused.refusal)
             first = not await _reviewed(uow, release.id)
             if first:
                 await uow.events.append(release.id, EventKind.REVIEWED.value, user, now, {"channel": channel})
-            rendered = await self.render(uow, release)
+            rendered = await self.reports.render(uow, release)
             existing = await uow.outbox.anchor(review_anchor(release.id))
             if existing is None:
                 await Message.post(channel=channel, rendered=rendered, anchor=review_anchor(release.id),
                                    dedupe_key=f"{release.ref}:review:post", release_id=release.id,
                                    notify_user=user).enqueue(uow, now)
             else:
-                await self._update(uow, release, rendered, now)
-        return Outcome(release=release, created=first)
+                await self.reports.update(uow, release, rendered, now)
+            await uow.commit()
+        return Outcome.success(release, created=first)
 
-    async def add_lessons(self, release_id: int, user: str, text: str) -> Outcome:
-        now = self.releases.clock()
-        async with self.releases.uow() as uow:
+    async def add_lessons(self, release_id: int, user: str, text: str) -> Outcome[ReleaseRecord]:
+        now = self.clock()
+        async with self.uow() as uow:
             row = await uow.releases.get(release_id, for_update=True)
             if row is None:
-                return Outcome(refused=no_such_release(release_id))
+                return Outcome.of(lifecycle.no_such_release(release_id).refusal)
             release = ReleaseRecord.from_row(row)
-            if user != release.owner:
-                return Outcome(refused=f"Only the release owner, <@{release.owner}>, adds the lessons learnt "
-                                       f"of {release.ref}.")
+            if refused := lifecycle.may_add_lessons(release.snapshot, _actor(release, user)):
+                return Outcome.of(refused.refusal)
             await uow.events.append(release.id, EventKind.LESSONS_LEARNT.value, user, now, {"text": text.strip()})
-            await self._update(uow, release, await self.render(uow, release), now)
-        return Outcome(release=release)
+            await self.reports.update(uow, release, await self.reports.render(uow, release), now)
+            await uow.commit()
+        return Outcome.success(release)
 
-    async def close(self, release_id: int, user: str) -> Outcome:
-        now = self.releases.clock()
-        try:
-            async with self.releases.uow() as uow:
-                row = await uow.releases.get(release_id, for_update=True)
-                if row is None:
-                    return Outcome(refused=no_such_release(release_id))
-                release = ReleaseRecord.from_row(row)
-                roles = frozenset({lifecycle.Role.OWNER}) if user == release.owner else frozenset()
-                decision = lifecycle.close(release.snapshot, lifecycle.Actor(user, roles),
-                                           await _reviewed(uow, release.id), now)
-                return as_outcome(await self.releases.apply(uow, row, decision, now))
-        except Conflict as exc:
-            return Outcome(refused=str(exc))
+    async def close(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
+        async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
+            return lifecycle.close(release.snapshot, _actor(release, user), await _reviewed(uow, release.id), now)
 
-    async def _follow(self, uow: UnitOfWork, release: ReleaseRecord, event: lifecycle.Event, now: datetime) -> None:
-        """A posted review shows the release closed (or rolled back) once it is."""
-        if event.kind in (EventKind.CLOSED, EventKind.ROLLED_BACK) and await uow.outbox.anchor(
-                review_anchor(release.id)):
-            await self._update(uow, release, await self.render(uow, release), now)
+        return await self.transitions.run(release_id, decide)
 
-    async def _update(self, uow: UnitOfWork, release: ReleaseRecord, rendered: Rendered, now: datetime) -> None:
+
+def _actor(release: ReleaseRecord, user: str) -> Actor:
+    return Actor(user, frozenset({Role.OWNER}) if user == release.owner else frozenset())
+
+
+class ReviewReports:
+    """The review report as a Slack message, rendered from the record whenever it changes;
+    a follower keeps a posted review current when the release is closed or rolled back."""
+
+    def __init__(self, catalog: Catalog, templates: Templates):
+        self.catalog = catalog
+        self.templates = templates
+
+    async def follow(self, uow: UnitOfWork, release: ReleaseRecord, event: lifecycle.Event, now: datetime) -> None:
+        if await uow.outbox.anchor(review_anchor(release.id)):
+            await self.update(uow, release, await self.render(uow, release), now)
+
+    async def update(self, uow: UnitOfWork, release: ReleaseRecord, rendered: Rendered, now: datetime) -> None:
         stamp = int(now.timestamp() * 1000)
         await Message.update(channel=release.channel_id, rendered=rendered, anchor=review_anchor(release.id),
                              dedupe_key=f"{release.ref}:review:at{stamp}", release_id=release.id).enqueue(uow, now)
@@ -109,7 +115,7 @@ class ReviewService:
     async def _context(self, uow: UnitOfWork, release: ReleaseRecord) -> dict[str, Any]:
         events = [EventRecord.from_row(e) for e in await uow.events.for_release(release.id)]
         approvals = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
-        model = self.releases.catalog.get(release.model_key)
+        model = self.catalog.get(release.model_key)
         first = _first_by_kind(events)
         started = first.get(EventKind.STARTED)
         ended = first.get(EventKind.RELEASED) or first.get(EventKind.FAILED)

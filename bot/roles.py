@@ -1,27 +1,47 @@
 """Who a person is for a release — its owner, an approver of its release model, both or
-neither — worked out before any lock is taken (user groups may need a Slack lookup)."""
+neither — worked out before any lock is taken (user groups may need a Slack lookup, which
+must not hold a database lock)."""
 
 from __future__ import annotations
 
-from bot.catalog import ReleaseModel
+from dataclasses import dataclass
+
+from bot.catalog import Catalog, ReleaseModel
 from bot.directory import Directory, resolve
-from bot.lifecycle import Actor, Role
-from bot.releases import ReleaseService, no_such_release
+from bot.lifecycle import Actor, Refused, Role, model_missing, no_such_release
+from bot.records import ReleaseRecord
+from storage.uow import UnitOfWorkFactory
 
 
-async def actor_for(releases: ReleaseService, directory: Directory, release_id: int,
-                    user: str) -> tuple[Actor, ReleaseModel] | str:
-    """The actor and the release model, or a sentence saying why there is none."""
-    release = await releases.get(release_id)
-    if release is None:
-        return no_such_release(release_id)
-    model = releases.catalog.get(release.model_key)
-    if model is None:
-        return (f"{release.ref} uses the release model `{release.model_key}`, which is no longer in the "
-                "catalog; ask an administrator to restore it.")
-    roles = set()
-    if user == release.owner:
-        roles.add(Role.OWNER)
-    if user in await resolve(directory, model.approval.approvers):
-        roles.add(Role.APPROVER)
-    return Actor(user, frozenset(roles)), model
+@dataclass(frozen=True)
+class Who:
+    actor: Actor
+    model: ReleaseModel
+    release: ReleaseRecord
+
+
+class Roles:
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, directory: Directory):
+        self.uow = uow
+        self.catalog = catalog
+        self.directory = directory
+
+    async def approvers(self, model: ReleaseModel) -> frozenset[str]:
+        return await resolve(self.directory, model.approval.approvers)
+
+    async def of(self, release_id: int, user: str) -> Who | Refused:
+        """The actor, the release model and the release as read now; or why there is none."""
+        async with self.uow(read_only=True) as uow:
+            row = await uow.releases.get(release_id)
+        if row is None:
+            return no_such_release(release_id)
+        release = ReleaseRecord.from_row(row)
+        model = self.catalog.get(release.model_key)
+        if model is None:
+            return model_missing(release.snapshot)
+        roles = set()
+        if user == release.owner:
+            roles.add(Role.OWNER)
+        if user in await self.approvers(model):
+            roles.add(Role.APPROVER)
+        return Who(Actor(user, frozenset(roles)), model, release)

@@ -11,53 +11,63 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot.catalog import ReleaseModel
+from bot import lifecycle
+from bot.catalog import Catalog, ReleaseModel
+from bot.clock import Clock
 from bot.directory import Directory, resolve
-from bot.lifecycle import OUTCOMES, EventKind, State
+from bot.lifecycle import Actor, EventKind, Refused, Role
 from bot.outbox import Message
+from bot.outcome import Outcome
 from bot.records import ReleaseRecord
-from bot.releases import Outcome, ReleaseService, no_such_release
+from bot.rendering.messages import Rendered
 from bot.rendering.surveys import survey_anchor, survey_message
-from storage.uow import UnitOfWork
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 #: The reminder goes this long before the survey closes (or halfway, for short surveys).
 REMINDER_LEAD = timedelta(hours=24)
-ANSWERABLE = OUTCOMES | {State.CLOSED}
 
 
 class SurveyService:
-    def __init__(self, releases: ReleaseService, directory: Directory):
-        self.releases = releases
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock, directory: Directory):
+        self.uow = uow
+        self.catalog = catalog
+        self.clock = clock
         self.directory = directory
 
-    def _model(self, release: ReleaseRecord) -> ReleaseModel | str:
-        model = self.releases.catalog.get(release.model_key)
-        if model is None or model.survey is None:
-            return f"The *{release.model_key}* release model has no survey, so there is nothing to send."
-        return model
+    async def _release(self, release_id: int) -> tuple[ReleaseRecord, ReleaseModel] | Refused:
+        async with self.uow(read_only=True) as uow:
+            row = await uow.releases.get(release_id)
+        if row is None:
+            return lifecycle.no_such_release(release_id)
+        release = ReleaseRecord.from_row(row)
+        model = self.catalog.get(release.model_key)
+        if model is None:
+            return lifecycle.model_missing(release.snapshot)
+        if model.survey is None:
+            return lifecycle.no_survey(release.snapshot)
+        return release, model
 
-    async def send(self, release_id: int, by: str | None = None) -> Outcome:
-        """Open the survey and message each recipient who has not been asked yet."""
-        release = await self.releases.get(release_id)
-        if release is None:
-            return Outcome(refused=no_such_release(release_id))
-        model = self._model(release)
-        if isinstance(model, str):
-            return Outcome(refused=model)
-        if release.state not in ANSWERABLE:
-            return Outcome(refused=f"{release.ref} is {release.state.label}: the survey is for releases that "
-                                   "have been executed.")
+    async def send(self, release_id: int, by: str | None = None) -> Outcome[ReleaseRecord]:
+        """Open the survey and message each recipient who has not been asked yet. `by` is the
+        person who asked (the rules say who may); None when it came due by itself."""
+        found = await self._release(release_id)
+        if isinstance(found, Refused):
+            return Outcome.of(found.refusal)
+        release, model = found
+        actor = None if by is None else Actor(by, frozenset({Role.OWNER}) if by == release.owner else frozenset())
+        if refused := lifecycle.may_send_survey(release.snapshot, actor, has_survey=True):
+            return Outcome.of(refused.refusal)
         assert model.survey is not None
         recipients = sorted(await resolve(self.directory, model.survey.recipients))
-        now = self.releases.clock()
-        async with self.releases.uow() as uow:
+        now = self.clock()
+        async with self.uow() as uow:
             opened = await uow.surveys.open(release.id, now, now + model.survey.closes_after, model.survey.anonymous)
             survey = await uow.surveys.get(release.id)
             assert survey is not None
             if survey.closes_at <= now:
-                return Outcome(refused=f"The survey of {release.ref} has closed.")
+                return Outcome.refuse("survey_closed", f"The survey of {release.ref} has closed.")
             asked = 0
             for recipient in recipients:
                 if await uow.surveys.invite(release.id, recipient, now):
@@ -69,48 +79,55 @@ class SurveyService:
             if asked:
                 await uow.events.append(release.id, EventKind.SURVEY_SENT.value, by, now,
                                         {"recipients": asked, "first": opened})
-        if not asked:
-            return Outcome(release=release, refused=None if opened else
-                           f"The survey of {release.ref} was already sent to everyone it is for.")
-        return Outcome(release=release)
+            await uow.commit()
+        if not asked and not opened:
+            return Outcome.refuse("already_sent",
+                                  f"The survey of {release.ref} was already sent to everyone it is for.")
+        return Outcome.success(release)
 
-    async def text_questions(self, release_id: int) -> list[tuple[str, str]] | str:
+    async def text_questions(self, release_id: int) -> Outcome[list[tuple[str, str]]]:
         """The survey's free-text questions (key, text), for the comment form."""
-        release = await self.releases.get(release_id)
-        if release is None:
-            return no_such_release(release_id)
-        model = self._model(release)
-        if isinstance(model, str):
-            return model
+        found = await self._release(release_id)
+        if isinstance(found, Refused):
+            return Outcome.of(found.refusal)
+        _, model = found
         assert model.survey is not None
-        return [(q.key, q.text) for q in model.survey.questions if q.kind == "text"]
+        return Outcome.success([(q.key, q.text) for q in model.survey.questions if q.kind == "text"])
 
-    async def rate(self, release_id: int, user: str, question: str, rating: int) -> Outcome:
+    async def rate(self, release_id: int, user: str, question: str, rating: int) -> Outcome[ReleaseRecord]:
         return await self._answer(release_id, user, {question: rating}, {})
 
-    async def comment(self, release_id: int, user: str, texts: dict[str, str]) -> Outcome:
+    async def comment(self, release_id: int, user: str, texts: dict[str, str]) -> Outcome[ReleaseRecord]:
         return await self._answer(release_id, user, {}, texts)
 
-    async def _answer(self, release_id: int, user: str, ratings: dict[str, int], texts: dict[str, str]) -> Outcome:
-        release = await self.releases.get(release_id)
-        if release is None:
-            return Outcome(refused=no_such_release(release_id))
-        model = self._model(release)
-        if isinstance(model, str):
-            return Outcome(refused=model)
+    async def tell(self, user: str, rendered: Rendered, key: str) -> None:
+        """A direct message to a survey respondent whose form has closed (why their answer was
+        not taken), through the outbox like every message."""
+        now = self.clock()
+        async with self.uow() as uow:
+            await Message.post(channel=user, rendered=rendered, dedupe_key=f"survey-notice:{key}"[:255]).enqueue(
+                uow, now)
+            await uow.commit()
+
+    async def _answer(self, release_id: int, user: str, ratings: dict[str, int],
+                      texts: dict[str, str]) -> Outcome[ReleaseRecord]:
+        found = await self._release(release_id)
+        if isinstance(found, Refused):
+            return Outcome.of(found.refusal)
+        release, model = found
         assert model.survey is not None
         known = {q.key: q.kind for q in model.survey.questions}
         if any(known.get(k) != "rating" or not 1 <= v <= 5 for k, v in ratings.items()) or \
                 any(known.get(k) != "text" for k in texts):
-            return Outcome(refused="That answer does not belong to this survey any more.")
-        now = self.releases.clock()
-        async with self.releases.uow() as uow:
+            return Outcome.refuse("not_in_survey", "That answer does not belong to this survey any more.")
+        now = self.clock()
+        async with self.uow() as uow:
             survey = await uow.surveys.get(release.id)
             if survey is None or not await uow.surveys.invited(release.id, user):
-                return Outcome(refused=f"You were not asked about {release.ref}.")
+                return Outcome.refuse("not_asked", f"You were not asked about {release.ref}.")
             if survey.closes_at <= now:
-                return Outcome(refused=f"This survey has closed: answers to {release.ref} were taken until "
-                                       f"{survey.closes_at:%Y-%m-%d %H:%M} UTC.")
+                return Outcome.refuse("survey_closed", f"This survey has closed: answers to {release.ref} were "
+                                                       f"taken until {survey.closes_at:%Y-%m-%d %H:%M} UTC.")
             for key, rating in ratings.items():
                 await uow.surveys.answer(release.id, user, key, now, rating=rating)
             for key, text in texts.items():
@@ -118,7 +135,8 @@ class SurveyService:
             await uow.events.append(release.id, EventKind.SURVEY_ANSWERED.value, user, now,
                                     {"ratings": ratings, "comments": sorted(texts)})
             await self._thank(uow, release, model, user, now)
-        return Outcome(release=release)
+            await uow.commit()
+        return Outcome.success(release)
 
     async def _thank(self, uow: UnitOfWork, release: ReleaseRecord, model: ReleaseModel, user: str,
                      now: datetime, reminder: bool = False) -> None:
@@ -137,34 +155,35 @@ class SurveyService:
 
     async def tick(self) -> None:
         """Scheduled: open the surveys that have come due, and remind once before closing."""
-        now = self.releases.clock()
-        for model in self.releases.catalog:
+        now = self.clock()
+        for model in self.catalog:
             if model.survey is None:
                 continue
-            async with self.releases.uow() as uow:
+            async with self.uow(read_only=True) as uow:
                 due = await uow.surveys.due_to_open(model.key, now - model.survey.after_release)
             for release_id in due:
                 outcome = await self.send(release_id)
-                if outcome.refused:
-                    log.info("survey of REL-%s not sent: %s", release_id, outcome.refused)
+                if outcome.refusal:
+                    log.info("survey of REL-%s not sent: %s", release_id, outcome.refusal.message)
         await self._remind(now)
 
     async def _remind(self, now: datetime) -> None:
-        async with self.releases.uow() as uow:
+        async with self.uow() as uow:
             for survey in await uow.surveys.open_between(now):
                 lead = min(REMINDER_LEAD, (survey.closes_at - survey.opened_at) / 2)
                 if now < survey.closes_at - lead:
                     continue
                 row = await uow.releases.get(survey.release_id)
                 release = ReleaseRecord.from_row(row) if row else None
-                model = self._model(release) if release else "gone"
-                if release is None or isinstance(model, str):
+                model = self.catalog.get(release.model_key) if release else None
+                if release is None or model is None or model.survey is None:
                     continue
                 for recipient in await uow.surveys.unanswered(survey.release_id):
                     await Message.post(channel=recipient, rendered=survey_message(release, model, reminder=True),
                                        anchor=reminder_anchor(release.id, recipient),
                                        dedupe_key=reminder_key(release, recipient),
                                        release_id=release.id).enqueue(uow, now)
+            await uow.commit()
 
 
 def reminder_key(release: ReleaseRecord, recipient: str) -> str:

@@ -5,173 +5,154 @@ Who someone is for a release (its owner, an approver of its model through user g
 worked out before the transaction, so no Slack call holds a database lock. Inside it the
 release row is locked, outcomes are inserted (unique per submission and criterion: a double
 submit or a retried request records once), the latest outcome per criterion is read back, and
-the lifecycle decides once for the whole submission, which `ReleaseService.apply` stores with
-its event, the card update and whatever other capabilities hook on (communications).
+the lifecycle decides once for the whole submission; `Transitions` stores it with its event
+and its followers (the card, communications).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot import lifecycle
-from bot.catalog import ReleaseModel
+from bot.catalog import Catalog, ReleaseModel
 from bot.checklist import Checklist, Entry, Phase, items, phase_for
-from bot.directory import Directory
-from bot.lifecycle import Actor, Event, EventKind, Moved, Refused, State
+from bot.lifecycle import Event, EventKind, Moved, Refused, State
+from bot.outcome import Outcome
 from bot.records import ReleaseRecord, VerificationRecord
-from bot.releases import Conflict, Outcome, ReleaseService, as_outcome, no_such_release
-from bot.rendering import blocks as bk
-from bot.rendering.verification import ChecklistModal, checklist_view
-from bot.roles import actor_for
-from storage.uow import UnitOfWork
+from bot.roles import Roles
+from bot.transitions import FollowerRun, Transitions
+from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 NO_CHECKS = "the release model asks for no pre-execution checks"
 ALL_PASSED = "every pre-execution check stands passed"
 
 
-class _Refusal(Exception):
-    """Refused after something was written: raised to roll the unit of work back."""
+@dataclass(frozen=True)
+class ChecklistOpening:
+    """What `/release verify` finds: the checklist of the release's current stage, or (with
+    `ready_because`) that there is nothing left to verify before execution."""
+
+    release: ReleaseRecord
+    model: ReleaseModel
+    checklist: Checklist
+    ready_because: str | None = None
 
 
 class VerificationService:
-    def __init__(self, releases: ReleaseService, directory: Directory):
-        self.releases = releases
-        self.directory = directory
-        releases.hooks.append(self._follow)
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, transitions: Transitions, roles: Roles):
+        self.uow = uow
+        self.catalog = catalog
+        self.transitions = transitions
+        self.roles = roles
 
-    async def _actor(self, release_id: int, user: str) -> tuple[Actor, ReleaseModel] | str:
-        return await actor_for(self.releases, self.directory, release_id, user)
+    async def checklist(self, release_id: int, user: str) -> Outcome[ChecklistOpening]:
+        """The checklist of the release's current stage, or why this person cannot verify. An
+        approved release with nothing left to pass becomes ready now, saying why."""
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+        release, model = who.release, who.model
+        async with self.uow(read_only=True) as uow:
+            checklist = Checklist.of(model, phase_for(release.state), await _records(uow, release_id))
+        stage = checklist.items[0].stage if checklist.items else checklist.phase.stages[0]
+        probe = lifecycle.verify(release.snapshot, who.actor, stage, checklist.outcomes, checklist.criteria,
+                                 self.transitions.clock())
+        if isinstance(probe, Refused):
+            return Outcome.of(probe.refusal)
+        why = NO_CHECKS if not checklist.items else ALL_PASSED
+        if release.state is State.APPROVED and not checklist.missing():
+            async def decide(uow: UnitOfWork, locked: ReleaseRecord, now: datetime) -> lifecycle.Decision:
+                return lifecycle.become_ready(locked.snapshot, [], why, now, actor=user)
 
-    async def checklist(self, release_id: int, user: str, channel: str) -> bk.Block | str:
-        """The checklist modal of the release's current stage, or what to tell the person
-        instead: why they cannot verify, or that there is nothing to verify (in which case an
-        approved release becomes ready now, saying why)."""
-        who = await self._actor(release_id, user)
-        if isinstance(who, str):
-            return who
-        actor, model = who
-        now = self.releases.clock()
-        try:
-            async with self.releases.uow() as uow:
-                row = await uow.releases.get(release_id, for_update=True)
-                if row is None:
-                    return no_such_release(release_id)
-                release = ReleaseRecord.from_row(row)
-                checklist = Checklist.of(model, phase_for(release.state), await _records(uow, release_id))
-                stage = checklist.items[0].stage if checklist.items else checklist.phase.stages[0]
-                probe = lifecycle.verify(release.snapshot, actor, stage, checklist.outcomes, checklist.criteria, now)
-                if isinstance(probe, Refused):
-                    return probe.reason
-                if release.state is State.APPROVED and not checklist.missing():
-                    why = NO_CHECKS if not checklist.items else ALL_PASSED
-                    decision = lifecycle.become_ready(release.snapshot, [], why, now, actor=user)
-                    await self.releases.apply(uow, row, decision, now)
-                    return f"{release.ref} is ready: {why}. Start it with `/release start {release.ref}`."
-                if not checklist.items:
-                    return (f"{release.ref} is ready: {NO_CHECKS}, so there is nothing to verify. "
-                            f"Start it with `/release start {release.ref}`.")
-                return checklist_view(ChecklistModal.opening(release, checklist, channel), model)
-        except Conflict as exc:
-            return str(exc)
+            became = await self.transitions.run(release_id, decide)
+            if became.refusal:
+                return Outcome.of(became.refusal)
+            return Outcome.success(ChecklistOpening(became.unwrap(), model, checklist, why))
+        if not checklist.items:
+            return Outcome.success(ChecklistOpening(release, model, checklist,
+                                                    f"{NO_CHECKS}, so there is nothing to verify"))
+        return Outcome.success(ChecklistOpening(release, model, checklist))
 
     async def record(self, release_id: int, user: str, phase: Phase, entries: Sequence[Entry],
-                     submission: str) -> Outcome:
+                     submission: str) -> Outcome[ReleaseRecord]:
         """Record the outcomes of one checklist page; `submission` (the modal's view id) makes a
         repeated submission record nothing new."""
-        who = await self._actor(release_id, user)
-        if isinstance(who, str):
-            return Outcome(refused=who)
-        actor, model = who
-        listed = {item.criterion for item in items(model, phase)}
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+        listed = {item.criterion for item in items(who.model, phase)}
         entries = [e for e in entries if e.criterion in listed]
         if not entries:
-            return Outcome()
-        now = self.releases.clock()
-        try:
-            async with self.releases.uow() as uow:
-                row = await uow.releases.get(release_id, for_update=True)
-                if row is None:
-                    return Outcome(refused=no_such_release(release_id))
-                new = [e for e in entries if await uow.verifications.add(_values(release_id, e, user, now,
-                                                                                 submission))]
-                if not new:
-                    return Outcome(release=ReleaseRecord.from_row(row))  # a repeat: recorded before
-                # Failures last: the decision names the last outcome (a ready release that is
-                # no longer ready says which check failed).
-                new = [e for e in new if e.passed] + [e for e in new if not e.passed]
-                checklist = Checklist.of(model, phase, await _records(uow, release_id))
-                last = new[-1]
-                decision = lifecycle.verify(ReleaseRecord.from_row(row).snapshot, actor, last.stage,
-                                            checklist.outcomes, checklist.criteria, now, last.data)
-                if isinstance(decision, Refused):
-                    raise _Refusal(decision.reason)
-                # Every outcome is a fact of the record; the decision's own event carries the
-                # last one when it is one (Stayed), and follows it when the state moves.
-                for entry in new if isinstance(decision, Moved) else new[:-1]:
-                    await _fact(uow, release_id, user, now, entry)
-                return as_outcome(await self.releases.apply(uow, row, decision, now))
-        except (_Refusal, Conflict) as exc:
-            return Outcome(refused=str(exc))
+            return Outcome.success(who.release)
 
-    async def start(self, release_id: int, user: str) -> Outcome:
+        async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision | None:
+            new = [e for e in entries if await uow.verifications.add(_values(release_id, e, user, now, submission))]
+            if not new:
+                return None  # a repeat: recorded before
+            # Failures last: the decision names the last outcome (a ready release that is no
+            # longer ready says which check failed).
+            new = [e for e in new if e.passed] + [e for e in new if not e.passed]
+            checklist = Checklist.of(who.model, phase, await _records(uow, release_id))
+            last = new[-1]
+            decision = lifecycle.verify(release.snapshot, who.actor, last.stage, checklist.outcomes,
+                                        checklist.criteria, now, last.data)
+            if isinstance(decision, Refused):
+                return decision  # what was inserted above is rolled back
+            # Every outcome is a fact of the record; the decision's own event carries the last
+            # one when it is one (Stayed), and follows it when the state moves.
+            for entry in new if isinstance(decision, Moved) else new[:-1]:
+                await uow.events.append(release_id, EventKind.VERIFICATION_RECORDED.value, user, now, entry.data)
+            return decision
+
+        return await self.transitions.run(release_id, decide)
+
+    async def start(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
         """Start execution of a ready release; refused, naming what is still to pass, otherwise."""
-        who = await self._actor(release_id, user)
-        if isinstance(who, str):
-            return Outcome(refused=who)
-        actor, model = who
-        now = self.releases.clock()
-        try:
-            async with self.releases.uow() as uow:
-                row = await uow.releases.get(release_id, for_update=True)
-                if row is None:
-                    return Outcome(refused=no_such_release(release_id))
-                snapshot = ReleaseRecord.from_row(row).snapshot
-                checklist = Checklist.of(model, Phase.PRE_EXECUTION, await _records(uow, release_id))
-                missing = checklist.missing()
-                would_start = isinstance(lifecycle.start(replace(snapshot, state=State.READY), actor, missing, now),
-                                         Moved)
-                if snapshot.state is State.APPROVED and not missing and would_start:
-                    # Nothing left to pass (none asked for, or all passed before): ready first,
-                    # so the record says why execution was allowed.
-                    why = NO_CHECKS if not checklist.items else ALL_PASSED
-                    await self.releases.apply(uow, row, lifecycle.become_ready(snapshot, [], why, now, user), now)
-                    snapshot = ReleaseRecord.from_row(row).snapshot
-                decision = lifecycle.start(snapshot, actor, missing, now)
-                return as_outcome(await self.releases.apply(uow, row, decision, now))
-        except Conflict as exc:
-            return Outcome(refused=str(exc))
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
 
-    async def rollback(self, release_id: int, user: str, reason: str) -> Outcome:
-        who = await self._actor(release_id, user)
-        if isinstance(who, str):
-            return Outcome(refused=who)
-        actor, _ = who
-        now = self.releases.clock()
-        try:
-            async with self.releases.uow() as uow:
-                row = await uow.releases.get(release_id, for_update=True)
-                if row is None:
-                    return Outcome(refused=no_such_release(release_id))
-                decision = lifecycle.rollback(ReleaseRecord.from_row(row).snapshot, actor, reason, now)
-                return as_outcome(await self.releases.apply(uow, row, decision, now))
-        except Conflict as exc:
-            return Outcome(refused=str(exc))
+        async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
+            snapshot = release.snapshot
+            checklist = Checklist.of(who.model, Phase.PRE_EXECUTION, await _records(uow, release_id))
+            missing = checklist.missing()
+            would_start = isinstance(lifecycle.start(replace(snapshot, state=State.READY), who.actor, missing, now),
+                                     Moved)
+            if snapshot.state is State.APPROVED and not missing and would_start:
+                # Nothing left to pass (none asked for, or all passed before): ready first, so
+                # the record says why execution was allowed.
+                why = NO_CHECKS if not checklist.items else ALL_PASSED
+                ready = lifecycle.become_ready(snapshot, [], why, now, user)
+                assert isinstance(ready, Moved)
+                snapshot = (await self.transitions.apply(uow, release, ready, now)).snapshot
+            return lifecycle.start(snapshot, who.actor, missing, now)
 
-    async def _follow(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
-        """A release approved under a model with no pre-execution checks is ready at once:
-        there is nothing anyone could verify, and `start` only starts a ready release."""
-        if event.kind is not EventKind.APPROVED:
-            return
-        model = self.releases.catalog.get(release.model_key)
+        return await self.transitions.run(release_id, decide)
+
+    async def rollback(self, release_id: int, user: str, reason: str) -> Outcome[ReleaseRecord]:
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+
+        async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
+            return lifecycle.rollback(release.snapshot, who.actor, reason, now)
+
+        return await self.transitions.run(release_id, decide)
+
+
+def ready_without_checks(catalog: Catalog) -> FollowerRun:
+    """Follows approval: a release approved under a model with no pre-execution checks is
+    ready at once; there is nothing anyone could verify, and `start` only starts a ready one."""
+    async def follow(uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> lifecycle.Decision | None:
+        model = catalog.get(release.model_key)
         if model is None or items(model, Phase.PRE_EXECUTION):
-            return
-        row = await uow.releases.get(release.id)
-        assert row is not None
-        decision = lifecycle.become_ready(ReleaseRecord.from_row(row).snapshot, [], NO_CHECKS, now)
-        if isinstance(decision, Moved):
-            await self.releases.apply(uow, row, decision, now)
+            return None
+        decision = lifecycle.become_ready(release.snapshot, [], NO_CHECKS, now)
+        return decision if isinstance(decision, Moved) else None
+
+    return follow
 
 
 async def _records(uow: UnitOfWork, release_id: int) -> list[VerificationRecord]:
@@ -183,6 +164,3 @@ def _values(release_id: int, entry: Entry, user: str, now: datetime, submission:
             "outcome": "pass" if entry.passed else "fail", "note": entry.note, "evidence_url": entry.evidence_url,
             "verified_by": user, "verified_at": now, "submission": submission[:255]}
 
-
-async def _fact(uow: UnitOfWork, release_id: int, user: str, now: datetime, entry: Entry) -> None:
-    await uow.events.append(release_id, EventKind.VERIFICATION_RECORDED.value, user, now, entry.data)

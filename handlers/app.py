@@ -18,20 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.slack
 from bot.approvals import ApprovalService
+from bot.cards import ReleaseCards
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
 from bot.communications import CommunicationService
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
+from bot.followers import followers
 from bot.heartbeat import Heartbeat
 from bot.home import HomeService
 from bot.metrics import MetricsService
 from bot.releases import ReleaseService
-from bot.review import ReviewService
+from bot.review import ReviewReports, ReviewService
+from bot.roles import Roles
 from bot.slack.directory import SlackDirectory
 from bot.slack.gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
+from bot.transitions import Transitions
 from bot.verification import VerificationService
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
@@ -98,14 +102,18 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
     outbox_client = web_client(settings.slack_bot_token, settings.slack_api_url, retries=False)
-    releases = ReleaseService(uow, catalog, clock)
     directory = SlackDirectory(client)
-    approvals = ApprovalService(releases, directory)
-    verification = VerificationService(releases, directory)
-    surveys = SurveyService(releases, directory)
-    reviews = ReviewService(releases, catalog.templates)
+    roles = Roles(uow, catalog, directory)
+    cards = ReleaseCards(catalog)
+    reports = ReviewReports(catalog, catalog.templates)
+    transitions = Transitions(uow, clock, followers(catalog, cards, reports))
+    releases = ReleaseService(uow, catalog, clock, transitions, cards)
+    approvals = ApprovalService(uow, catalog, clock, transitions, roles)
+    verification = VerificationService(uow, catalog, transitions, roles)
+    surveys = SurveyService(uow, catalog, clock, directory)
+    reviews = ReviewService(uow, clock, transitions, reports)
     metrics = MetricsService(uow, catalog, clock)
-    home = HomeService(releases, approvals, metrics)
+    home = HomeService(uow, catalog, roles, metrics)
     services = Services(releases=releases, approvals=approvals, verification=verification, surveys=surveys,
                         reviews=reviews, catalog=catalog, clock=clock,
                         communications=CommunicationService(uow, catalog, clock), metrics=metrics, home=home)

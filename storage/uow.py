@@ -1,5 +1,6 @@
 """The unit of work: one transaction per use case, committing state, events and outbox rows
 together, so a message is never sent for a fact that was not stored, nor lost for one that was.
+Nothing is kept unless the use case calls `commit()`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class UnitOfWork:
         self._sessions = sessions
         self._on_commit = on_commit
         self._read_only = read_only
+        self._committed = False
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
@@ -56,18 +58,21 @@ class UnitOfWork:
         self.verifications = VerificationRepository(self.session)
         return self
 
+    async def commit(self) -> None:
+        """Make the use case's changes one fact: state, events and outbox rows together."""
+        await self.session.commit()
+        self._committed = True
+        if self.outbox.enqueued and self._on_commit:
+            self._on_commit()
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            if exc_type is None:
-                await self.session.commit()
-                if self.outbox.enqueued and self._on_commit:
-                    self._on_commit()
-            else:
-                await self.session.rollback()
-        finally:
-            await self.session.close()
+        """Whatever was not committed is rolled back: a refusal, an exception or a forgotten
+        commit never leaves half a fact behind."""
+        # Closing an uncommitted session rolls its transaction back; unlike `rollback()`, it
+        # leaves what was read loaded, so a read-only use case can map rows after the block.
+        await self.session.close()
 
 
 class UnitOfWorkFactory:

@@ -168,14 +168,14 @@ async def drive(bot: Releasebot, release_id: int, *states: str, by: str = "UBOB"
     from bot.lifecycle import Event, EventKind, Moved, State
 
     for state in states:
-        now = bot.services.clock()
-        async with bot.services.releases.uow() as uow:
-            row = await uow.releases.get(release_id, for_update=True)
-            assert row is not None
-            kind = {"executing": "started", "awaiting_approval": "submitted"}.get(state, state)
-            move = Moved(State(state), Event(EventKind(kind), by, now, {"reason": "test"} if state in
+        kind = {"executing": "started", "awaiting_approval": "submitted"}.get(state, state)
+
+        async def decide(uow: Any, release: Any, now: Any, state: str = state, kind: str = kind) -> Moved:
+            return Moved(State(state), Event(EventKind(kind), by, now, {"reason": "test"} if state in
                                              ("rolled_back", "cancelled", "rejected") else {}))
-            await bot.services.releases.apply(uow, row, move, now)
+
+        outcome = await bot.services.releases.transitions.run(release_id, decide)
+        assert outcome.ok, outcome.refusal
 
 
 async def plan_release(workspace: Workspace, *, by: str = ALICE, channel: str = CHANNEL,

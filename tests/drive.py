@@ -1,5 +1,5 @@
 """Moves releases through the lifecycle the way the use cases of later issues will: a
-decision of `bot.lifecycle`, stored by `ReleaseService.apply`. Approvals, verification and
+decision of `bot.lifecycle`, stored by `Transitions.run`. Approvals, verification and
 execution are built elsewhere; until they land, tests of what transitions *cause* use these."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from bot import lifecycle
 from bot.lifecycle import Actor, ApprovalRules, Decision, Release, Role, Stage
 from bot.records import ReleaseRecord
-from bot.releases import Outcome, PlanDraft
+from bot.releases import PlanDraft
 from handlers.app import Releasebot
 
 OWNER_ROLES = frozenset({Role.OWNER})
@@ -18,14 +18,12 @@ APPROVER_ROLES = frozenset({Role.APPROVER})
 
 
 async def decide(bot: Releasebot, release_id: int, decision: Callable[[Release, datetime], Decision]) -> ReleaseRecord:
-    service = bot.services.releases
-    now = service.clock()
-    async with service.uow() as uow:
-        row = await uow.releases.get(release_id, for_update=True)
-        assert row is not None, f"no REL-{release_id}"
-        result = await service.apply(uow, row, decision(ReleaseRecord.from_row(row).snapshot, now), now)
-    assert not isinstance(result, Outcome), result.refused
-    return result
+    async def decide(uow: object, release: ReleaseRecord, now: datetime) -> Decision:
+        return decision(release.snapshot, now)
+
+    outcome = await bot.services.releases.transitions.run(release_id, decide)
+    assert outcome.ok, outcome.refusal
+    return outcome.unwrap()
 
 
 def draft(model: str, start: datetime, *, title: str = "Payments API 2.3", owner: str = "UALICE",

@@ -130,8 +130,8 @@ async def test_announce_an_unknown_release_says_so(workspace: Workspace, slack: 
 async def plan(bot: Releasebot, title: str, start: datetime, hours: int, *components: str) -> int:
     outcome = await bot.services.releases.plan(drive.draft("comms", start, title=title, hours=hours,
                                                            components=components))
-    assert outcome.release is not None
-    return outcome.release.id
+    assert outcome.value is not None
+    return outcome.value.id
 
 
 async def test_schedule_lists_upcoming_releases_and_marks_clashes(

@@ -99,7 +99,7 @@ async def test_non_approver_is_told_who_approves_and_nothing_changes(workspace: 
     seen = _seen(slack)
     await workspace.click("Approve", on=request, by=EVE)
     refusal = await slack.next_response(seen)
-    assert "not an approver for the *cab* release model" in refusal.text
+    assert "not an approver for the cab release model" in refusal.text
     assert "<@UBOB>" in refusal.text and "<!subteam^SCAB>" in refusal.text
     details = await bot.services.releases.show(release_id)
     assert details is not None and details.approvals == []

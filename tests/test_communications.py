@@ -233,8 +233,8 @@ async def test_a_scheduled_message_is_sent_once_by_the_bot_that_restarts(
     await first.start()
     start = datetime.now(UTC) + timedelta(days=2)
     outcome = await first.services.releases.plan(drive.draft("comms", start))
-    assert outcome.release is not None
-    await drive.approve(first, outcome.release.id)
+    assert outcome.value is not None
+    await drive.approve(first, outcome.value.id)
     await slack.wait_for(lambda: slack.posts(ANNOUNCE))
     await settle(first)
     await first.stop()

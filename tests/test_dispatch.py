@@ -27,6 +27,7 @@ async def queue(bot: Releasebot, *messages: tuple[str, str], release_id: int | N
         for channel, text in messages:
             await Message.post(channel=channel, rendered=Rendered(text, []), dedupe_key=text,
                                release_id=release_id).enqueue(uow, bot.services.clock())
+        await uow.commit()
 
 
 async def row(bot: Releasebot, dedupe_key: str) -> dict:
@@ -193,6 +194,7 @@ async def test_stopping_lets_a_send_under_way_settle(
         now = bot.services.clock()
         await Message.post(channel="CSTOP", rendered=Rendered("in flight", []), dedupe_key="in flight",
                            due_at=now + timedelta(milliseconds=300)).enqueue(uow, now)
+        await uow.commit()
 
     async def leased() -> bool:
         async with bot.services.releases.uow() as uow:

@@ -107,6 +107,7 @@ async def test_own_releases_wait_only_where_self_approval_is_allowed(workspace: 
         await add_release(uow, id=1004, model="cab", state="awaiting_approval", owner=EVE, created=now)
         await add_approval(uow, 1004, BOB, now)
         await add_release(uow, id=1005, model="cab", state="approved", owner=EVE, created=now)
+        await uow.commit()
     awaiting = section_after(await open_home(workspace, BOB), "Awaiting your approval")
     # 1002 is BOB's own cab release (no self-approval), 1004 he approved, 1005 is decided.
     assert [ref for ref in ("REL-1001", "REL-1002", "REL-1003", "REL-1004", "REL-1005") if ref in awaiting] == [
@@ -124,6 +125,7 @@ async def test_home_of_a_busy_owner_stays_within_block_kit_limits(workspace: Wor
         for n in range(30):
             await add_release(uow, id=3000 + n, model="cab", state="awaiting_approval", owner=EVE,
                               created=now - timedelta(minutes=n), title=long_title)
+        await uow.commit()
     view = await open_home(workspace, ALICE)
     assert len(view["blocks"]) <= 100
     mine = section_after(view, "Your releases (200)")

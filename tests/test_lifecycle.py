@@ -89,6 +89,8 @@ def refusal(decision: Decision) -> str:
     assert isinstance(decision, Refused), f"expected a refusal, got {decision!r}"
     reason = decision.reason
     assert reason[:1].isupper(), f"a refusal should read as a sentence: {reason!r}"
+    assert decision.code and decision.code.isidentifier(), f"a refusal has a stable code: {decision!r}"
+    assert not any(mark in reason for mark in ("<@", "<!", "<#", "`", "*")), f"plain, no Slack markup: {reason!r}"
     return reason
 
 
@@ -141,7 +143,7 @@ def test_submit_is_refused_unless_planned(state: State) -> None:
 def test_only_the_owner_can_submit(actor: Actor) -> None:
     reason = refusal(submit(release(State.PLANNED), actor, NOW))
     assert REF in reason
-    assert f"<@{ALICE}>" in reason
+    assert ALICE in reason  # the bare id: each surface renders it (a mention in Slack)
 
 
 # --- approve --------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ def test_approving_a_planned_release_says_it_was_not_submitted_yet() -> None:
 def test_only_an_approver_of_the_release_model_can_approve(actor: Actor) -> None:
     reason = refusal(approve(release(State.AWAITING_APPROVAL), actor, ApprovalRules(), frozenset(), NOW))
     assert "not an approver" in reason
-    assert "*cab*" in reason
+    assert "cab" in reason
 
 
 def test_requester_cannot_approve_their_own_release() -> None:
@@ -400,7 +402,7 @@ def test_only_the_owner_or_an_approver_can_verify(stage: Stage) -> None:
     state = State.EXECUTING if stage is Stage.RELEASE else State.APPROVED
     reason = refusal(verify(release(state), BYSTANDER, stage, {}, PRE_EXECUTION_CRITERIA, NOW))
     assert REF in reason
-    assert "*cab*" in reason
+    assert "cab" in reason
 
 
 # --- start ----------------------------------------------------------------------------------
@@ -427,7 +429,7 @@ def test_approved_release_cannot_start_before_it_is_ready() -> None:
     reason = refusal(start(release(State.APPROVED), OWNER, [], NOW))
     assert REF in reason
     assert "not ready to start" in reason
-    assert f"/release verify {REF}" in reason
+    assert "left to verify" in reason
 
 
 # --- become ready without a new outcome ------------------------------------------------------
@@ -467,7 +469,7 @@ def test_start_is_refused_unless_ready(state: State) -> None:
 def test_only_the_owner_or_an_approver_can_start() -> None:
     reason = refusal(start(release(State.READY), BYSTANDER, [], NOW))
     assert REF in reason
-    assert "*cab*" in reason
+    assert "cab" in reason
 
 
 # --- rollback -------------------------------------------------------------------------------
@@ -497,7 +499,7 @@ def test_rollback_is_refused_unless_executing_released_or_failed(state: State) -
 @pytest.mark.parametrize("reason", ["", "  "], ids=["empty", "blank"])
 def test_rollback_needs_a_reason(reason: str) -> None:
     answer = refusal(rollback(release(State.RELEASED), OWNER, reason, NOW))
-    assert f"/release rollback {REF} REASON" in answer
+    assert "Say why" in answer
 
 
 def test_only_the_owner_or_an_approver_can_roll_back() -> None:
@@ -523,7 +525,7 @@ def test_cancel_after_execution_started_points_to_rollback(state: State) -> None
     reason = refusal(cancel(release(state), OWNER, "Superseded by 2.4", NOW))
     assert REF in reason
     assert "cannot be cancelled" in reason
-    assert f"/release rollback {REF}" in reason
+    assert "roll it back instead" in reason
 
 
 @pytest.mark.parametrize("state", states_except(BEFORE_EXECUTION, OUTCOMES, State.EXECUTING))
@@ -536,14 +538,14 @@ def test_cancel_is_refused_for_a_release_that_is_no_longer_open(state: State) ->
 @pytest.mark.parametrize("reason", ["", "  "], ids=["empty", "blank"])
 def test_cancel_needs_a_reason(reason: str) -> None:
     answer = refusal(cancel(release(State.PLANNED), OWNER, reason, NOW))
-    assert f"/release cancel {REF} REASON" in answer
+    assert "Say why" in answer
 
 
 @pytest.mark.parametrize("actor", [APPROVER, BYSTANDER], ids=["approver", "bystander"])
 def test_only_the_owner_can_cancel(actor: Actor) -> None:
     reason = refusal(cancel(release(State.AWAITING_APPROVAL), actor, "Superseded by 2.4", NOW))
     assert REF in reason
-    assert f"<@{ALICE}>" in reason
+    assert ALICE in reason  # the bare id: each surface renders it (a mention in Slack)
 
 
 # --- close ----------------------------------------------------------------------------------
@@ -559,7 +561,7 @@ def test_owner_closes_a_reviewed_release(state: State) -> None:
 def test_close_needs_the_review_done_first(state: State) -> None:
     reason = refusal(close(release(state), OWNER, False, NOW))
     assert REF in reason
-    assert f"/release review {REF}" in reason
+    assert "post its release review" in reason
 
 
 @pytest.mark.parametrize("state", states_except(OUTCOMES))
@@ -573,4 +575,4 @@ def test_close_is_refused_unless_released_failed_or_rolled_back(state: State) ->
 def test_only_the_owner_can_close(actor: Actor) -> None:
     reason = refusal(close(release(State.RELEASED), actor, True, NOW))
     assert REF in reason
-    assert f"<@{ALICE}>" in reason
+    assert ALICE in reason  # the bare id: each surface renders it (a mention in Slack)

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.catalog import Catalog
-from bot.metrics import MetricsRequest, MetricsService, parse_request
+from bot.metrics import MetricsRequest, MetricsService
 from bot.rendering.metrics import duration, metrics_message
+from handlers.slack.arguments import parse_request
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 from tests.blockkit_lint import lint_calls, lint_message
@@ -90,6 +91,7 @@ async def history(uow: UnitOfWorkFactory) -> UnitOfWorkFactory:
         # R11 cab executing: started an hour into its window (09:00–11:00): 3600 s late, in the window.
         await add_release(u, id=11, model="cab", state="executing", owner=ALICE, created=days_ago(1),
                           window=(at(11, 20, 9), at(11, 20, 11)), events=[("started", at(11, 20, 10))])
+        await u.commit()
     return uow
 
 
@@ -101,6 +103,7 @@ async def test_reading_the_metrics_holds_up_no_writer(history: UnitOfWorkFactory
         async def plan_meanwhile() -> None:
             async with history() as writer:
                 await add_release(writer, id=12, model="cab", state="planned", owner=ALICE, created=NOW)
+                await writer.commit()
 
         await asyncio.wait_for(plan_meanwhile(), timeout=10)  # not the 30 s of SQLite's busy timeout
     async with history(read_only=True) as reader:

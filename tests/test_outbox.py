@@ -96,6 +96,7 @@ async def test_card_updates_edit_the_same_message_and_skip_stale_versions(
             await Message.update(channel=CHANNEL, rendered=Rendered(f"version {version}", []),
                                  anchor=card_anchor(release_id), dedupe_key=f"REL-{release_id}:card:v{version}",
                                  release_id=release_id).enqueue(uow, now)
+        await uow.commit()
     updates = await slack.wait_for_calls("chat.update")
     await settle(bot)
     assert [u.text for u in slack.updates()] == ["version 3"]
@@ -108,6 +109,7 @@ async def test_the_same_dedupe_key_is_queued_once(bot: Releasebot, workspace: Wo
         async with bot.services.releases.uow() as uow:
             created = await Message.post(channel="C1", rendered=Rendered("hello", []),
                                          dedupe_key="test:hello").enqueue(uow, now)
+            await uow.commit()
     assert created is False
     await workspace.slack.wait_for_calls("chat.postMessage", channel="C1")
     await settle(bot)
@@ -123,6 +125,7 @@ async def test_messages_queued_before_a_restart_are_sent_after_it(
     now = datetime.now(UTC)
     async with first.services.releases.uow() as uow:
         await Message.post(channel="C1", rendered=Rendered("owed", []), dedupe_key="test:owed").enqueue(uow, now)
+        await uow.commit()
     await first.stop()
     assert slack.posts("C1") == []
 
@@ -155,6 +158,7 @@ async def test_an_older_card_version_due_later_never_replaces_a_newer_one(
             await Message.update(channel=CHANNEL, rendered=Rendered(f"version {version}", []),
                                  anchor=card_anchor(release_id), dedupe_key=f"REL-{release_id}:card:v{version}",
                                  release_id=release_id, due_at=due).enqueue(uow, now)
+        await uow.commit()
     await settle(bot)
     assert slack.message(card.channel, card.ts).text == "version 3"
     assert [u.text for u in slack.updates()] == ["version 3"]

@@ -132,7 +132,7 @@ async def test_only_the_owner_may_change_the_window(
     assert slack.calls_to("views.open") == [slack.calls_to("views.open")[0]]  # the planning modal only
 
     outcome = await bot.services.releases.change_window(1, BOB, *in_days(4))
-    assert outcome.refused and "Only the release owner" in outcome.refused
+    assert outcome.refusal and "Only the release owner" in outcome.refusal.message
 
 
 async def test_an_end_before_the_start_is_a_field_error(
@@ -160,7 +160,8 @@ async def test_a_started_release_has_no_window_to_change(
     await settle(bot)
     assert "Change window" not in [b["text"]["text"] for b in the_card(slack, card).buttons()]
     outcome = await bot.services.releases.change_window(release_id, ALICE, *in_days(4))
-    assert outcome.refused == f"REL-{release_id} is executing, so its planned window can no longer change."
+    assert outcome.refusal
+    assert outcome.refusal.message == f"REL-{release_id} is executing, so its planned window can no longer change."
 
 
 async def test_submitting_the_same_window_twice_changes_it_once(

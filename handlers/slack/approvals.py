@@ -16,7 +16,7 @@ from bot import actions as ids
 from bot.context import Services
 from bot.records import parse_ref
 from bot.rendering.views import reject_modal
-from handlers.slack.common import answer, guarded
+from handlers.slack.common import guarded, refuse, told
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             outcome = await services.approvals.submit(release_id, user)
-            if outcome.refused:
-                await answer(respond, outcome.refused)
+            if outcome.refusal:
+                await refuse(respond, outcome.refusal, release_id)
 
         await guarded("submitting for approval", respond, work, user=user, release=release_id)
 
@@ -52,8 +52,8 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             outcome = await services.approvals.approve(release_id, user)
-            if outcome.refused:
-                await answer(respond, outcome.refused)
+            if outcome.refusal:
+                await refuse(respond, outcome.refusal, release_id)
 
         await guarded("approving", respond, work, user=user, release=release_id)
 
@@ -68,12 +68,12 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             try:
-                refusal = await asyncio.wait_for(services.approvals.may_decide(release_id, user),
-                                                 PRE_CHECK_SECONDS)
+                refusal = (await asyncio.wait_for(services.approvals.may_decide(release_id, user),
+                                                  PRE_CHECK_SECONDS)).refusal
             except TimeoutError:
                 refusal = None  # the submission checks again
             if refusal:
-                await answer(respond, refusal)
+                await refuse(respond, refusal, release_id)
                 return
             channel = str(body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id", ""))
             await client.views_open(trigger_id=body["trigger_id"], view=reject_modal(release_id, channel))
@@ -95,8 +95,9 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             outcome = await services.approvals.reject(release_id, user, reason)
-            if outcome.refused and metadata.get("channel"):
+            if outcome.refusal and metadata.get("channel"):
                 # The modal has closed; the person still hears why nothing happened.
-                await client.chat_postEphemeral(channel=metadata["channel"], user=user, text=outcome.refused)
+                await client.chat_postEphemeral(channel=metadata["channel"], user=user,
+                                                text=told(outcome.refusal, release_id))
 
         await guarded("rejecting", None, work, user=user, release=release_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -11,14 +11,15 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Services
-from bot.lifecycle import State
-from bot.metrics import parse_request
+from bot.lifecycle import State, no_such_release
+from bot.outcome import Outcome
 from bot.records import parse_ref
 from bot.rendering import messages
 from bot.rendering.metrics import metrics_message
 from bot.rendering.views import plan_modal
 from handlers.slack import communications
-from handlers.slack.common import Invocation, Subcommand, answer, guarded
+from handlers.slack.arguments import parse_request
+from handlers.slack.common import Invocation, Subcommand, answer, guarded, refuse
 from handlers.slack.verification import open_checklist
 
 __all__ = ["Invocation", "Subcommand", "SUBCOMMANDS", "register"]
@@ -80,7 +81,7 @@ async def show(inv: Invocation, services: Services) -> None:
     async def work() -> None:
         details = await services.releases.show(release_id)
         if details is None:
-            await answer(inv.respond, f"There is no REL-{release_id}. `/release list` shows the releases.")
+            await refuse(inv.respond, no_such_release(release_id).refusal, release_id)
             return
         model = services.catalog.get(details.release.model_key)
         await answer(inv.respond, messages.release_record(details, model))
@@ -103,9 +104,14 @@ async def metrics(inv: Invocation, services: Services) -> None:
     await guarded("/release metrics", inv.respond, work, user=inv.user)
 
 
-def _with_release(usage: str, needs_reason: bool = False) -> Callable[[Subcommand], Subcommand]:
+#: A sub-command that acts on one release: the release id is parsed, and the reason checked,
+#: in the ack (`_on_release`), so the work after it starts from what was typed.
+ReleaseSubcommand = Callable[[Invocation, Services, int], Awaitable[None]]
+
+
+def _on_release(usage: str, needs_reason: bool = False) -> Callable[[ReleaseSubcommand], Subcommand]:
     """Parse `REL-n [REASON…]`, refusing in the ack with the usage when it is missing."""
-    def wrap(run: Subcommand) -> Subcommand:
+    def wrap(run: ReleaseSubcommand) -> Subcommand:
         async def parsed(inv: Invocation, services: Services) -> None:
             release_id = parse_ref(inv.args[0]) if inv.args else None
             if release_id is None:
@@ -114,81 +120,26 @@ def _with_release(usage: str, needs_reason: bool = False) -> Callable[[Subcomman
             if needs_reason and len(inv.args) < 2:
                 await inv.refuse(f"Say why: `{usage}`.")
                 return
-            await run(inv, services)
+            await run(inv, services, release_id)
         return parsed
     return wrap
 
 
-@_with_release("/release submit REL-7")
-async def submit(inv: Invocation, services: Services) -> None:
-    await inv.ack()
-    release_id = parse_ref(inv.args[0])
-    assert release_id is not None
+def _acting(what: str, act: Callable[[Invocation, Services, int], Awaitable[Outcome[Any]]],
+            done: Callable[[int, Outcome[Any]], str | None]) -> ReleaseSubcommand:
+    """Ack, then call the use case and answer its refusal, or `done`'s sentence (if any)."""
+    async def run(inv: Invocation, services: Services, release_id: int) -> None:
+        await inv.ack()
 
-    async def work() -> None:
-        outcome = await services.approvals.submit(release_id, inv.user)
-        if outcome.refused:
-            await answer(inv.respond, outcome.refused)
-        else:
-            await answer(inv.respond, f"REL-{release_id} is submitted: the approvers have been asked.")
+        async def work() -> None:
+            outcome = await act(inv, services, release_id)
+            if outcome.refusal:
+                await refuse(inv.respond, outcome.refusal, release_id)
+            elif (sentence := done(release_id, outcome)) is not None:
+                await answer(inv.respond, sentence)
 
-    await guarded("/release submit", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
-
-
-@_with_release("/release cancel REL-7 REASON…", needs_reason=True)
-async def cancel(inv: Invocation, services: Services) -> None:
-    await inv.ack()
-    release_id = parse_ref(inv.args[0])
-    assert release_id is not None
-    reason = _reason(inv)
-
-    async def work() -> None:
-        outcome = await services.releases.cancel(release_id, inv.user, reason)
-        await answer(inv.respond, outcome.refused or f"REL-{release_id} is cancelled.")
-
-    await guarded("/release cancel", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
-
-
-@_with_release("/release verify REL-7")
-async def verify(inv: Invocation, services: Services) -> None:
-    """Open the checklist at once after the ack: the trigger_id expires 3 s after the command."""
-    await inv.ack()
-    release_id = parse_ref(inv.args[0])
-    assert release_id is not None
-    await guarded("/release verify", inv.respond,
-                  lambda: open_checklist(services, inv.client, inv.respond, trigger_id=inv.command["trigger_id"],
-                                         release_id=release_id, user=inv.user,
-                                         channel=str(inv.command["channel_id"])),
-                  user=inv.user, release=f"REL-{release_id}")
-
-
-@_with_release("/release start REL-7")
-async def start(inv: Invocation, services: Services) -> None:
-    await inv.ack()
-    release_id = parse_ref(inv.args[0])
-    assert release_id is not None
-
-    async def work() -> None:
-        outcome = await services.verification.start(release_id, inv.user)
-        await answer(inv.respond, outcome.refused or (
-            f"REL-{release_id} is executing. When it is done, record the release checks: "
-            f"`/release verify REL-{release_id}`."))
-
-    await guarded("/release start", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
-
-
-@_with_release("/release rollback REL-7 REASON…", needs_reason=True)
-async def rollback(inv: Invocation, services: Services) -> None:
-    await inv.ack()
-    release_id = parse_ref(inv.args[0])
-    assert release_id is not None
-    reason = _reason(inv)
-
-    async def work() -> None:
-        outcome = await services.verification.rollback(release_id, inv.user, reason)
-        await answer(inv.respond, outcome.refused or f"REL-{release_id} is rolled back: the reason is recorded.")
-
-    await guarded("/release rollback", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+        await guarded(what, inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+    return run
 
 
 def _reason(inv: Invocation) -> str:
@@ -197,51 +148,45 @@ def _reason(inv: Invocation) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-@_with_release("/release survey REL-7")
-async def survey(inv: Invocation, services: Services) -> None:
+submit = _on_release("/release submit REL-7")(_acting(
+    "/release submit", lambda inv, s, rid: s.approvals.submit(rid, inv.user),
+    lambda rid, _: f"REL-{rid} is submitted: the approvers have been asked."))
+
+cancel = _on_release("/release cancel REL-7 REASON…", needs_reason=True)(_acting(
+    "/release cancel", lambda inv, s, rid: s.releases.cancel(rid, inv.user, _reason(inv)),
+    lambda rid, _: f"REL-{rid} is cancelled."))
+
+start = _on_release("/release start REL-7")(_acting(
+    "/release start", lambda inv, s, rid: s.verification.start(rid, inv.user),
+    lambda rid, _: f"REL-{rid} is executing. When it is done, record the release checks: `/release verify REL-{rid}`."))
+
+rollback = _on_release("/release rollback REL-7 REASON…", needs_reason=True)(_acting(
+    "/release rollback", lambda inv, s, rid: s.verification.rollback(rid, inv.user, _reason(inv)),
+    lambda rid, _: f"REL-{rid} is rolled back: the reason is recorded."))
+
+survey = _on_release("/release survey REL-7")(_acting(
+    "/release survey", lambda inv, s, rid: s.surveys.send(rid, by=inv.user),
+    lambda rid, _: f"The survey of REL-{rid} is on its way."))
+
+review = _on_release("/release review REL-7")(_acting(
+    "/release review", lambda inv, s, rid: s.reviews.post(rid, inv.user, str(inv.command["channel_id"])),
+    lambda rid, outcome: None if outcome.created else
+    f"The review of REL-{rid} was posted before; it is now up to date."))
+
+close = _on_release("/release close REL-7")(_acting(
+    "/release close", lambda inv, s, rid: s.reviews.close(rid, inv.user),
+    lambda rid, _: f"REL-{rid} is closed."))
+
+
+@_on_release("/release verify REL-7")
+async def verify(inv: Invocation, services: Services, release_id: int) -> None:
+    """Open the checklist at once after the ack: the trigger_id expires 3 s after the command."""
     await inv.ack()
-    release_id = parse_ref(inv.args[0])
-    assert release_id is not None
-
-    async def work() -> None:
-        release = await services.releases.get(release_id)
-        if release is not None and release.owner != inv.user:
-            await answer(inv.respond, f"Only the release owner, <@{release.owner}>, can send the survey of "
-                                      f"REL-{release_id}; it goes out by itself after the release.")
-            return
-        outcome = await services.surveys.send(release_id, by=inv.user)
-        await answer(inv.respond, outcome.refused or f"The survey of REL-{release_id} is on its way.")
-
-    await guarded("/release survey", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
-
-
-@_with_release("/release review REL-7")
-async def review(inv: Invocation, services: Services) -> None:
-    await inv.ack()
-    release_id = parse_ref(inv.args[0])
-    assert release_id is not None
-
-    async def work() -> None:
-        outcome = await services.reviews.post(release_id, inv.user, str(inv.command["channel_id"]))
-        if outcome.refused:
-            await answer(inv.respond, outcome.refused)
-        elif not outcome.created:
-            await answer(inv.respond, f"The review of REL-{release_id} was posted before; it is now up to date.")
-
-    await guarded("/release review", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
-
-
-@_with_release("/release close REL-7")
-async def close(inv: Invocation, services: Services) -> None:
-    await inv.ack()
-    release_id = parse_ref(inv.args[0])
-    assert release_id is not None
-
-    async def work() -> None:
-        outcome = await services.reviews.close(release_id, inv.user)
-        await answer(inv.respond, outcome.refused or f"REL-{release_id} is closed.")
-
-    await guarded("/release close", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
+    await guarded("/release verify", inv.respond,
+                  lambda: open_checklist(services, inv.client, inv.respond, trigger_id=inv.command["trigger_id"],
+                                         release_id=release_id, user=inv.user,
+                                         channel=str(inv.command["channel_id"])),
+                  user=inv.user, release=f"REL-{release_id}")
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {

@@ -13,7 +13,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Services
+from bot.outcome import Refusal
 from bot.rendering.messages import Rendered
+from bot.rendering.refusals import refusal_text
 
 log = logging.getLogger("releasebot.handlers")
 
@@ -28,6 +30,16 @@ async def answer(respond: AsyncRespond, rendered: Rendered | str) -> None:
     else:
         await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral",
                       replace_original=False)
+
+
+async def refuse(respond: AsyncRespond, refusal: Refusal, release_id: int | None = None) -> None:
+    """Tell the person who asked why nothing happened, privately, as every surface would."""
+    await answer(respond, refusal_text(refusal, f"REL-{release_id}" if release_id is not None else None))
+
+
+def told(refusal: Refusal, release_id: int | None = None) -> str:
+    """A refusal's Slack text, for answers that do not go through `respond`."""
+    return refusal_text(refusal, f"REL-{release_id}" if release_id is not None else None)
 
 
 async def guarded(what: str, respond: AsyncRespond | None, work: Callable[[], Awaitable[Any]],

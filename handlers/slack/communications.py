@@ -13,10 +13,16 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot import actions as ids
-from bot.communications import MAX_DAYS, Answer
+from bot.communications import MAX_DAYS, Settled
 from bot.context import Services
+from bot.outcome import Outcome
 from bot.records import parse_ref
-from handlers.slack.common import Invocation, answer, guarded
+from bot.rendering import blocks as bk
+from bot.rendering.communications import preview_message, settled_message
+from bot.rendering.messages import Rendered
+from bot.rendering.refusals import refusal_text
+from bot.rendering.schedule import schedule_listing
+from handlers.slack.common import Invocation, answer, guarded, refuse
 
 DEFAULT_DAYS = 14
 
@@ -30,7 +36,10 @@ async def announce(inv: Invocation, services: Services) -> None:
 
     async def work() -> None:
         preview = await services.communications.preview(release_id, inv.user)
-        await answer(inv.respond, preview.rendered)
+        if preview.refusal:
+            await refuse(inv.respond, preview.refusal, release_id)
+        else:
+            await answer(inv.respond, preview_message(preview.unwrap(), inv.user, services.clock()))
 
     await guarded("/release announce", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
 
@@ -45,18 +54,23 @@ async def schedule(inv: Invocation, services: Services) -> None:
     await inv.ack()
 
     async def work() -> None:
-        await answer(inv.respond, await services.communications.schedule(days))
+        await answer(inv.respond, schedule_listing(await services.communications.schedule(days)))
 
     await guarded("/release schedule", inv.respond, work, user=inv.user, days=days)
 
 
-async def _replace(respond: AsyncRespond, result: Answer) -> None:
+async def _replace(respond: AsyncRespond, result: Outcome[Settled]) -> None:
     """Answer a click on the private preview by replacing it, so its buttons are gone."""
-    await respond(text=result.rendered.text, blocks=result.rendered.blocks, response_type="ephemeral",
-                  replace_original=True)
+    if result.refusal:
+        text = refusal_text(result.refusal)
+        rendered = Rendered(text, [bk.section(text)])
+    else:
+        rendered = settled_message(result.unwrap())
+    await respond(text=rendered.text, blocks=rendered.blocks, response_type="ephemeral", replace_original=True)
 
 
-def _preview_button(what: str, act: Callable[[int, str], Awaitable[Answer]]) -> Callable[..., Awaitable[None]]:
+def _preview_button(what: str, act: Callable[[int, str], Awaitable[Outcome[Settled]]]
+                    ) -> Callable[..., Awaitable[None]]:
     """A listener for a button of the announce preview: ack, act on the queued message, and
     replace the preview with the outcome."""
     async def on_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -66,7 +80,7 @@ def _preview_button(what: str, act: Callable[[int, str], Awaitable[Answer]]) -> 
 
         async def work() -> None:
             if not value.isdigit():
-                await _replace(respond, Answer.say("That communication no longer exists.", ok=False))
+                await _replace(respond, Outcome.refuse("no_such_message", "That communication no longer exists."))
                 return
             await _replace(respond, await act(int(value), user))
 

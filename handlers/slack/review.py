@@ -14,7 +14,7 @@ from bot import actions as ids
 from bot.context import Services
 from bot.records import parse_ref
 from bot.rendering.views import lessons_modal
-from handlers.slack.common import answer, guarded
+from handlers.slack.common import guarded, refuse, told
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -45,8 +45,9 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             outcome = await services.reviews.add_lessons(release_id, user, text)
-            if outcome.refused and metadata.get("channel"):
-                await client.chat_postEphemeral(channel=metadata["channel"], user=user, text=outcome.refused)
+            if outcome.refusal and metadata.get("channel"):
+                await client.chat_postEphemeral(channel=metadata["channel"], user=user,
+                                                text=told(outcome.refusal, release_id))
 
         await guarded("adding lessons learnt", None, work, user=user, release=release_id)
 
@@ -59,7 +60,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             outcome = await services.reviews.close(release_id, user)
-            if outcome.refused:
-                await answer(respond, outcome.refused)
+            if outcome.refusal:
+                await refuse(respond, outcome.refusal, release_id)
 
         await guarded("closing a release", respond, work, user=user, release=release_id)

@@ -14,8 +14,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import actions as ids
 from bot.context import Services
 from bot.records import parse_ref
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered
 from bot.rendering.views import comment_modal
-from handlers.slack.common import answer, guarded
+from handlers.slack.common import guarded, refuse, told
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -31,8 +33,8 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             outcome = await services.surveys.rate(release_id, user, question, rating)
-            if outcome.refused:
-                await answer(respond, outcome.refused)
+            if outcome.refusal:
+                await refuse(respond, outcome.refusal, release_id)
 
         await guarded("recording a survey rating", respond, work, user=user, release=release_id)
 
@@ -47,10 +49,10 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             questions = await services.surveys.text_questions(release_id)
-            if isinstance(questions, str):
-                await answer(respond, questions)
+            if questions.refusal:
+                await refuse(respond, questions.refusal, release_id)
                 return
-            await client.views_open(trigger_id=body["trigger_id"], view=comment_modal(release_id, questions))
+            await client.views_open(trigger_id=body["trigger_id"], view=comment_modal(release_id, questions.unwrap()))
 
         await guarded("opening the survey comment modal", respond, work, user=user, release=release_id)
 
@@ -69,7 +71,9 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             outcome = await services.surveys.comment(release_id, user, texts)
-            if outcome.refused:
-                await client.chat_postMessage(channel=user, text=outcome.refused)
+            if outcome.refusal:
+                # The form has closed: the person hears why by direct message, through the outbox.
+                text = told(outcome.refusal, release_id)
+                await services.surveys.tell(user, Rendered(text, [bk.section(text)]), key=str(view.get("id")))
 
         await guarded("recording a survey comment", None, work, user=user, release=release_id)

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import actions as ids
 from bot.checklist import Entry, Item, items
 from bot.context import Services
+from bot.outcome import Outcome
 from bot.records import parse_ref
 from bot.rendering.verification import (
     EVIDENCE,
@@ -27,7 +28,8 @@ from bot.rendering.verification import (
     loading_view,
     notice_view,
 )
-from handlers.slack.common import OUR_FAULT, answer, guarded
+from bot.verification import ChecklistOpening
+from handlers.slack.common import OUR_FAULT, answer, guarded, refuse, told
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +41,14 @@ PRE_CHECK_SECONDS = 1.5
 async def open_checklist(services: Services, client: AsyncWebClient, respond: AsyncRespond, *,
                          trigger_id: str, release_id: int, user: str, channel: str) -> None:
     """Open the release's checklist while the trigger_id is valid, or answer why not."""
-    task = asyncio.ensure_future(services.verification.checklist(release_id, user, channel))
+    task = asyncio.ensure_future(services.verification.checklist(release_id, user))
     try:
-        result = await asyncio.wait_for(asyncio.shield(task), PRE_CHECK_SECONDS)
+        result = _checklist_or_notice(await asyncio.wait_for(asyncio.shield(task), PRE_CHECK_SECONDS), channel)
     except TimeoutError:
         opened = await client.views_open(trigger_id=trigger_id, view=loading_view(release_id))
         view_id = opened["view"]["id"]
         try:
-            result = await task
+            result = _checklist_or_notice(await task, channel)
         except Exception:
             await client.views_update(view_id=view_id, view=notice_view(release_id, OUR_FAULT))
             raise
@@ -60,6 +62,18 @@ async def open_checklist(services: Services, client: AsyncWebClient, respond: As
         await answer(respond, result)
     else:
         await client.views_open(trigger_id=trigger_id, view=result)
+
+
+def _checklist_or_notice(outcome: Outcome[ChecklistOpening], channel: str) -> dict[str, Any] | str:
+    """The checklist modal to open, or what to tell the person instead."""
+    if outcome.refusal:
+        return told(outcome.refusal, None)
+    opening = outcome.unwrap()
+    release = opening.release
+    if opening.ready_because:
+        return (f"{release.ref} is ready: {opening.ready_because}. "
+                f"Start it with `/release start {release.ref}`.")
+    return checklist_view(ChecklistModal.opening(release, opening.checklist, channel), opening.model)
 
 
 def _value(values: dict[str, Any], block_id: str) -> dict[str, Any]:
@@ -116,8 +130,8 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             outcome = await services.verification.start(release_id, user)
-            if outcome.refused:
-                await answer(respond, outcome.refused)
+            if outcome.refusal:
+                await refuse(respond, outcome.refusal, release_id)
 
         await guarded("starting execution", respond, work, user=user, release=release_id)
 
@@ -155,8 +169,9 @@ def register(app: AsyncApp, services: Services) -> None:
         async def work() -> None:
             outcome = await services.verification.record(modal.release_id, user, modal.phase,
                                                          list(entries.values()), str(view["id"]))
-            if outcome.refused and modal.channel:
+            if outcome.refusal and modal.channel:
                 # The page has moved on or closed; the person still hears why nothing was recorded.
-                await client.chat_postEphemeral(channel=modal.channel, user=user, text=outcome.refused)
+                await client.chat_postEphemeral(channel=modal.channel, user=user,
+                                                text=told(outcome.refusal, modal.release_id))
 
         await guarded("recording verification outcomes", None, work, user=user, release=modal.ref)

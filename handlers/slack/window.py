@@ -18,10 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import actions as ids
 from bot.context import Services
-from bot.lifecycle import BEFORE_EXECUTION
 from bot.records import parse_ref
 from bot.rendering.views import window_modal
-from handlers.slack.common import answer, guarded
+from handlers.slack.common import guarded, refuse, told
 
 
 def _picked(values: dict[str, Any], block_id: str) -> datetime | None:
@@ -42,17 +41,13 @@ def register(app: AsyncApp, services: Services) -> None:
         release_id = parse_ref(str(body["actions"][0].get("value", "")))
 
         async def work() -> None:
-            release = await services.releases.get(release_id) if release_id is not None else None
-            if release is None:
-                await answer(respond, "That release no longer exists. `/release list` shows the releases.")
-            elif user != release.owner:
-                await answer(respond, f"Only the release owner, <@{release.owner}>, can change the window of "
-                                      f"{release.ref}.")
-            elif release.state not in BEFORE_EXECUTION:
-                await answer(respond, f"{release.ref} is {release.state.label}, so its planned window can no "
-                                      "longer change.")
+            if release_id is None:
+                return
+            allowed = await services.releases.may_change_window(release_id, user)
+            if allowed.refusal:
+                await refuse(respond, allowed.refusal, release_id)
             else:
-                await client.views_open(trigger_id=body["trigger_id"], view=window_modal(release))
+                await client.views_open(trigger_id=body["trigger_id"], view=window_modal(allowed.unwrap()))
 
         await guarded("opening the window modal", respond, work, user=user, release=f"REL-{release_id}")
 
@@ -74,8 +69,8 @@ def register(app: AsyncApp, services: Services) -> None:
         async def work() -> None:
             outcome = await services.releases.change_window(release_id, user, start, end,
                                                             reason=_typed(values, ids.FIELD_REASON))
-            if outcome.refused:
+            if outcome.refusal:
                 await client.chat_postEphemeral(channel=str(metadata.get("channel_id") or user), user=user,
-                                                text=outcome.refused)
+                                                text=told(outcome.refusal, release_id))
 
         await guarded("changing a release window", None, work, user=user, release=f"REL-{release_id}")

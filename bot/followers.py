@@ -1,0 +1,35 @@
+"""What follows an event of a release, declared in one table (DESIGN.md §2).
+
+Each follower runs in the transaction of the event it follows, in this order, so the
+messages an event causes are committed with it. Adding a capability that reacts to the
+lifecycle means adding a row here, not a hook inside some service's constructor.
+"""
+
+from __future__ import annotations
+
+from bot.approvals import DECISIONS, REQUEST_EVENTS, ApprovalRequests
+from bot.cards import ReleaseCards
+from bot.catalog import Catalog
+from bot.communication_plan import CommunicationPlanner
+from bot.lifecycle import EventKind
+from bot.review import ReviewReports
+from bot.transitions import Follower
+from bot.verification import ready_without_checks
+
+
+def followers(catalog: Catalog, cards: ReleaseCards, reports: ReviewReports) -> list[Follower]:
+    requests = ApprovalRequests(catalog)
+    return [
+        # The card shows the release as it now is, whatever happened.
+        Follower("release card", None, cards.refresh),
+        # The communication plan queues what the event calls for and withdraws what it voids.
+        Follower("communications", None, CommunicationPlanner(catalog).after),
+        # The approval request is posted on submission and kept current as decisions arrive.
+        Follower("approval request", REQUEST_EVENTS | {EventKind.SUBMITTED}, requests.follow),
+        # The owner hears of the decision by direct message.
+        Follower("decision to the owner", DECISIONS, requests.tell_owner),
+        # Approved with nothing to verify: ready at once (a further decision, applied in turn).
+        Follower("ready without checks", frozenset({EventKind.APPROVED}), ready_without_checks(catalog)),
+        # A posted review shows the release closed or rolled back.
+        Follower("release review", frozenset({EventKind.CLOSED, EventKind.ROLLED_BACK}), reports.follow),
+    ]

@@ -1,0 +1,41 @@
+"""`/release schedule` as a Slack message: one line per release, its clashes under it."""
+
+from __future__ import annotations
+
+from bot.rendering import blocks as bk
+from bot.rendering.messages import Rendered, state_badge
+from bot.schedule import Schedule, clashes
+
+
+def schedule_listing(schedule: Schedule) -> Rendered:
+    """`/release schedule`: one line per release, soonest first, with its clashes under it."""
+    releases, start, end, days = schedule.releases, schedule.start, schedule.end, schedule.days
+    found = clashes(releases)
+    pairs = sum(len(c) for c in found.values()) // 2
+    heading = f"Release schedule: the next {days} day{'s' if days != 1 else ''}"
+    summary = (f"{len(releases)} release{'s' if len(releases) != 1 else ''} from {bk.slack_date(start)} to "
+               f"{bk.slack_date(end)}")
+    if pairs:
+        summary += f" · :warning: {pairs} overlap{'s' if pairs != 1 else ''} on shared components"
+    if not releases:
+        text = f"{heading}: nothing planned."
+        return Rendered(text, [bk.header(heading), bk.section(f"Nothing is planned from {bk.slack_date(start)} "
+                                                                f"to {bk.slack_date(end)}.")])
+    lines: list[str] = []
+    for release in releases:
+        mark = ":warning: " if release.id in found else ""
+        components = ", ".join(f"`{bk.escape(bk.truncate(c, 60))}`" for c in release.components[:8])
+        if len(release.components) > 8:
+            components += f" and {len(release.components) - 8} more"
+        lines.append(
+            f"{mark}*{release.ref}* {bk.escape(bk.truncate(release.title, 80))} · {state_badge(release.state)}\n"
+            f"      {bk.slack_date(release.planned_start)} → {bk.slack_date(release.planned_end)}"
+            + (f" · {components}" if components else "")
+        )
+        for clash in found.get(release.id, [])[:5]:
+            shared = ", ".join(f"`{bk.escape(bk.truncate(c, 60))}`" for c in clash.components[:5])
+            lines.append(f"      ↳ overlaps *{clash.other.ref}* "
+                         f"{bk.escape(bk.truncate(clash.other.title, 60))} on {shared}")
+    blocks = [bk.header(heading), bk.context(summary), *bk.paragraphs("\n".join(lines))]
+    text = f"{heading}: " + ", ".join(r.ref for r in releases)
+    return Rendered(bk.message_text(text), bk.cap(blocks))

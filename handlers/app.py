@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +38,7 @@ from bot.slack.gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
 from bot.transitions import Transitions
 from bot.verification import VerificationService
+from handlers.slack import edge
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 
@@ -84,11 +86,23 @@ class Releasebot:
         return app
 
     async def _slack_request(self, request: web.Request) -> web.Response:
-        # slack-bolt answers a non-numeric timestamp with 500; it is a bad request, not our fault.
-        if not request.headers.get("X-Slack-Request-Timestamp", "").strip().isdigit():
+        """Signed first (401 otherwise, the body unread), then well-formed (400 and one log
+        line otherwise), then Bolt."""
+        body = await request.text()
+        headers = dict(request.headers)
+        if not edge.signed(self._verifier, body, headers):
             return web.json_response({"error": "invalid request"}, status=401)
+        problem = edge.malformed(body, request.content_type)
+        if problem:
+            log.warning("refused a signed request to %s: %s", EVENTS_PATH, problem)
+            return web.json_response({"error": "malformed request", "message": problem}, status=400)
         response = await self.bolt.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
+
+    @property
+    def _verifier(self) -> SignatureVerifier | None:
+        secret = self.settings.slack_signing_secret
+        return SignatureVerifier(secret) if secret else None
 
     async def _healthz(self, _: web.Request) -> web.Response:
         if await db.ping(self.engine):

@@ -90,3 +90,46 @@ async def test_healthz_answers_when_the_database_does(workspace: Workspace) -> N
     response = await workspace.http.get("/healthz")
     assert response.status == 200
     assert (await response.json())["ok"] is True
+
+
+def _form(payload: object | str) -> str:
+    from urllib.parse import urlencode
+
+    raw = payload if isinstance(payload, str) else json.dumps(payload)
+    return urlencode({"payload": raw})
+
+
+USER = {"id": ALICE, "team_id": "T111"}
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    pytest.param(_form({"type": "block_actions", "user": USER, "actions": [], "trigger_id": "1.2"}),
+                 "application/x-www-form-urlencoded", id="block_actions-without-actions"),
+    pytest.param(_form({"type": "block_actions", "user": USER, "actions": [{"value": "REL-1"}]}),
+                 "application/x-www-form-urlencoded", id="action-without-action_id"),
+    pytest.param(_form({"type": "view_submission", "user": USER, "view": {"id": "V1", "state": {"values": {}}}}),
+                 "application/x-www-form-urlencoded", id="view-without-type"),
+    pytest.param(_form({"type": "view_submission", "view": {"id": "V1", "type": "modal"}}),
+                 "application/x-www-form-urlencoded", id="view_submission-without-user"),
+    pytest.param("payload=%7Bnot-json", "application/x-www-form-urlencoded", id="payload-not-json"),
+    pytest.param(_form("[1, 2]"), "application/x-www-form-urlencoded", id="payload-not-an-object"),
+    pytest.param("token=x&team_id=T111", "application/x-www-form-urlencoded", id="neither-command-nor-payload"),
+    pytest.param("command=%2Frelease&text=help", "application/x-www-form-urlencoded", id="command-without-user"),
+    pytest.param("{not json", "application/json", id="event-not-json"),
+])
+async def test_a_signed_malformed_request_gets_a_400_and_one_log_line(
+        workspace: Workspace, body: str, content_type: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING")
+    answer = await workspace.send(body, content_type)
+    assert answer.status == 400, answer.body
+    assert answer.json()["error"] == "malformed request"
+    ours = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert len(ours) == 1 and "refused a signed request" in ours[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    assert workspace.slack.calls_to("views.open") == [] and workspace.slack.posts() == []
+
+
+async def test_an_unsigned_malformed_request_is_refused_before_it_is_read(workspace: Workspace) -> None:
+    answer = await workspace.send("payload=%7Bnot-json", "application/x-www-form-urlencoded",
+                                  signature="v0=" + "0" * 64)
+    assert answer.status == 401 and answer.json() == {"error": "invalid request"}

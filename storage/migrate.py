@@ -2,6 +2,11 @@
 
 `upgrade` returns the migrations it applied, so that the command can name them; `status`
 says where a database stands against the code (for `releasebot doctor`).
+
+Several replicas may start at once on one empty PostgreSQL database: each upgrade first takes
+a transaction-scoped advisory lock, so the others wait for the first and then find nothing to
+do, instead of failing on tables it just created. (SQLite transactions begin IMMEDIATE, which
+serialises them the same way.)
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The advisory lock key migrations hold on PostgreSQL (any constant; "rbmigrat" in ASCII).
+MIGRATION_LOCK = 0x72626D6967726174
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> list[Migration
     """Bring the database to `revision`; the migrations applied, oldest first (none: it was)."""
     applied: list[Migration] = []
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn, applied), revision))
     return applied
 

@@ -4,6 +4,7 @@ plain database URLs work."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -220,3 +221,25 @@ def test_the_socket_mode_manifest_has_no_request_urls(tmp_path: Path) -> None:
     assert "url" not in manifest["features"]["slash_commands"][0]
     assert "request_url" not in manifest["settings"]["interactivity"]
     assert "request_url" not in manifest["settings"]["event_subscriptions"]
+
+
+async def test_an_app_token_slack_refuses_is_one_line(tmp_path: Path) -> None:
+    from tests.fake_slack import FakeSlack
+
+    slack = FakeSlack()
+    await slack.start()
+    try:
+        slack.fail("apps.connections.open", error="invalid_auth")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "handlers.cli", "serve", "--port", str(free_port()), cwd=tmp_path,
+            env=env(tmp_path, SLACK_BOT_TOKEN="xoxb-test-token", SLACK_APP_TOKEN="xapp-1-revoked",
+                    SLACK_API_URL=slack.api_url),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        await slack.close()
+    assert process.returncode == 2
+    assert err.decode().strip() == (
+        "releasebot: SLACK_APP_TOKEN is refused by Slack (invalid_auth): create an app-level token with the "
+        "scope connections:write under Basic Information → App-Level Tokens, and turn Socket Mode on")
+    assert [c.method for c in slack.calls] == ["apps.connections.open"]

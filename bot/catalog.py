@@ -51,6 +51,11 @@ ChannelId = Annotated[str, Field(pattern=r"^[CGD][A-Z0-9]{2,}$")]
 TemplateName = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")]
 
 
+#: The made-up ids of the bundled examples and of `releasebot models init`: a kind letter,
+#: then 0123 (real Slack ids are random), e.g. C0123APPROVALS, U0123ALICE, S0123CAB.
+PLACEHOLDER_ID = re.compile(r"^[CGUWS]0123[A-Z0-9]*$")
+
+
 class Approach(StrEnum):
     PUSH = "push"
     PULL = "pull"
@@ -153,6 +158,24 @@ class ReleaseModel(_Strict):
     def criteria(self, stage: Stage) -> list[str]:
         return self.verification.for_stage(stage)
 
+    def slack_ids(self) -> list[tuple[str, str]]:
+        """(field, id) of every channel, person and user group the model names.
+
+        `releasebot doctor` resolves each against the workspace and `serve` warns about
+        placeholders among them; a new field that names Slack ids belongs here too.
+        """
+        ids = [("approval.channel", self.approval.channel)]
+        ids += [(f"approval.approvers.{i}", a) for i, a in enumerate(self.approval.approvers)]
+        if self.communications is not None:
+            ids.append(("communications.channel", self.communications.channel))
+        if self.survey is not None:
+            ids += [(f"survey.recipients.{i}", r) for i, r in enumerate(self.survey.recipients)]
+        return ids
+
+    def placeholder_ids(self) -> list[str]:
+        """Ids copied from the examples that no workspace has (`C0123APPROVALS`, `U0123ALICE`)."""
+        return list(dict.fromkeys(value for _, value in self.slack_ids() if PLACEHOLDER_ID.match(value)))
+
     def templates_used(self) -> list[tuple[str, str]]:
         """(field, template name) of every communication and reminder the model sends."""
         used = [(f"communications.plan.{i}.template", entry.template)
@@ -212,10 +235,16 @@ class CatalogError(Exception):
 class Catalog:
     """The release models of one folder, by key."""
 
-    def __init__(self, models: dict[str, ReleaseModel], folder: Path, templates: Templates | None = None):
+    def __init__(self, models: dict[str, ReleaseModel], folder: Path, templates: Templates | None = None,
+                 files: dict[str, str] | None = None):
         self._models = models
         self.folder = folder
         self.templates = templates or Templates(folder)
+        self._files = files or {}
+
+    def file_of(self, key: str) -> str:
+        """The file a model was read from (its name in the folder), for messages about it."""
+        return self._files.get(key, f"{key}.yaml")
 
     @classmethod
     def load(cls, folder: Path) -> Catalog:
@@ -241,7 +270,7 @@ class Catalog:
         problems += _template_problems(templates, models, seen)
         if problems:
             raise CatalogError(problems)
-        return cls(models, folder, templates)
+        return cls(models, folder, templates, files=seen)
 
     def get(self, key: str) -> ReleaseModel | None:
         return self._models.get(key)

@@ -18,12 +18,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.slack
+from bot import __version__
 from bot.approvals import ApprovalService
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
 from bot.communications import CommunicationService
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 from bot.context import Services
 from bot.dispatcher import Dispatcher
 from bot.followers import followers
@@ -59,11 +60,25 @@ class Releasebot:
     client: AsyncWebClient
     dispatcher: Dispatcher
     heartbeat: Heartbeat
+    #: Where Slack reaches the bot, for the start line: "http://0.0.0.0:3000/slack/events".
+    listening: str = ""
 
     async def start(self) -> None:
-        await migrate.upgrade(self.engine)
+        try:
+            await migrate.upgrade(self.engine)
+        except Exception as exc:
+            problem = db.describe_failure(exc, self.settings.database_url)
+            if problem is None:
+                raise
+            raise SettingsError(f"DATABASE_URL ({self.settings.database}): {problem}") from exc
         self.heartbeat.start()
-        log.info("releasebot started: %d release models from %s", len(self.catalog), self.catalog.folder)
+        log.info("%s", self.start_line())
+
+    def start_line(self) -> str:
+        """The one line an operator reads at start: what runs, on what, from where, where."""
+        models = f"{len(self.catalog)} release model{'s' if len(self.catalog) != 1 else ''} from {self.catalog.folder}"
+        where = self.listening or (f"port {self.settings.port}")
+        return f"releasebot {__version__} started: database {self.settings.database}, {models}, {where}"
 
     async def stop(self) -> None:
         await self.heartbeat.shutdown()
@@ -136,11 +151,22 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
     heartbeat.every(TICK_SECONDS, approvals.remind, "approval-reminders")
     uow.on_commit = heartbeat.wake
+    bolt_log = logging.getLogger("releasebot.bolt")
+    if not any(isinstance(f, _ClientOverToken) for f in bolt_log.filters):
+        bolt_log.addFilter(_ClientOverToken())
     bolt = AsyncApp(
         client=client,
         signing_secret=settings.slack_signing_secret or None,
         process_before_response=False,
-        logger=logging.getLogger("releasebot.bolt"),
+        logger=bolt_log,
     )
     handlers.slack.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)
+
+
+class _ClientOverToken(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment on its own and, finding the client we
+    built from that very token, warns on every start that "token will be unused"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()

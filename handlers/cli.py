@@ -1,4 +1,9 @@
-"""The `releasebot` command: serve, db upgrade, models check, manifest."""
+"""The `releasebot` command: serve, db upgrade, doctor, models check|init, manifest.
+
+Every mistake in the settings, the database, the port or the network ends in a sentence on
+stderr naming the setting and what to do, and exit code 2; never a traceback. Libraries
+speak at WARNING unless `--verbose`, so a start is one line.
+"""
 
 from __future__ import annotations
 
@@ -8,48 +13,100 @@ import json
 import logging
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from bot import __version__
 from bot.catalog import Catalog, CatalogError
 from bot.config import Settings, SettingsError, load_settings
-from handlers.slack.manifest import manifest
+
+#: Libraries that narrate their work at INFO (alembic's plugins and migrations, Bolt, the
+#: access log); at WARNING unless --verbose. APScheduler logs every poll, so it stays quiet.
+CHATTY = ("alembic", "slack_bolt", "slack_sdk", "releasebot.bolt", "aiohttp.access", "aiosqlite", "asyncio")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="releasebot", description="Release management in Slack.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
-    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
-    db = commands.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"])
-    models = commands.add_parser("models", help="release models")
-    models.add_argument("action", choices=["check"])
-    models.add_argument("folder", nargs="?", type=Path, help="folder of *.yaml (default: $RELEASEBOT_MODELS)")
-    manifest_cmd = commands.add_parser("manifest", help="print the Slack app manifest")
-    manifest_cmd.add_argument("--url", default="https://releasebot.example.com",
-                              help="the public base URL of the bot (for HTTP mode)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
+    args = _parser().parse_args(argv)
+    configure_logging(verbose=args.verbose)
     try:
-        if args.command == "manifest":
-            print(json.dumps(manifest(args.url, socket_mode=False), indent=2))
-            return 0
-        settings = load_settings()
-        if args.command == "models":
-            return check_models(args.folder or settings.releasebot_models)
-        if args.command == "db":
-            asyncio.run(_upgrade(settings))
-            print("database is up to date")
-            return 0
-        if args.port:
-            settings.port = args.port
-        return _serve(settings)
+        return _run(args)
     except SettingsError as exc:
         print(f"releasebot: {exc}", file=sys.stderr)
         return 2
     except CatalogError as exc:
         print(f"releasebot: the release models are not valid:\n{exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="releasebot", description="Release management in Slack.")
+    parser.add_argument("--version", action="version", version=f"releasebot {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="let the libraries log at INFO too")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", parents=[common],
+                                help="run the bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
+    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    db = commands.add_parser("db", parents=[common], help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    commands.add_parser("doctor", parents=[common],
+                        help="check the token, channels, people, templates and database the settings name")
+    models = commands.add_parser("models", parents=[common], help="release models: check a folder, or start one")
+    models.add_argument("action", choices=["check", "init"])
+    models.add_argument("folder", nargs="?", type=Path,
+                        help="folder of *.yaml (check: default $RELEASEBOT_MODELS; init: required)")
+    manifest_cmd = commands.add_parser("manifest", parents=[common], help="print the Slack app manifest")
+    manifest_cmd.add_argument("--url", type=public_url,
+                              help="the bot's public https address, where Slack sends requests (HTTP mode)")
+    manifest_cmd.add_argument("--socket-mode", action="store_true",
+                              help="a Socket Mode app (no public address; set SLACK_APP_TOKEN to serve)")
+    return parser
+
+
+def public_url(value: str) -> str:
+    """`--url`: Slack only sends requests to https addresses with a host."""
+    parts = urlsplit(value.strip())
+    if parts.scheme != "https" or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an https address with a host: give the bot's public address, "
+            "e.g. --url https://releasebot.example.com (or use --socket-mode)")
+    return value.strip()
+
+
+def configure_logging(*, verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "manifest":
+        return print_manifest(args)
+    if args.command == "models" and args.action == "init":
+        return init_models(args.folder)
+    settings = load_settings()
+    if args.command == "models":
+        return check_models(args.folder or settings.releasebot_models)
+    if args.command == "db":
+        return asyncio.run(upgrade(settings))
+    if args.command == "doctor":
+        return asyncio.run(doctor(settings))
+    if args.port:
+        settings.port = args.port
+    return _serve(settings)
+
+
+def print_manifest(args: argparse.Namespace) -> int:
+    from handlers.slack.manifest import manifest  # not at the top: it would load every listener
+
+    if not args.url and not args.socket_mode:
+        raise SettingsError("say where Slack reaches the bot: `releasebot manifest --url https://YOUR-HOST`, "
+                            "or `releasebot manifest --socket-mode` to connect out over Socket Mode")
+    print(json.dumps(manifest(args.url or "https://unused.invalid", socket_mode=args.socket_mode), indent=2))
+    return 0
 
 
 def check_models(folder: Path) -> int:
@@ -63,47 +120,64 @@ def check_models(folder: Path) -> int:
     return 0
 
 
-async def _upgrade(settings: Settings) -> None:
-    from storage import db, migrate
+def init_models(folder: Path | None) -> int:
+    from handlers.starter import StarterExists, write_starter
 
-    engine = db.create_engine(settings.database_url)
+    if folder is None:
+        raise SettingsError("say where: `releasebot models init DIR` writes DIR/standard.yaml")
     try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-def _serve(settings: Settings) -> int:
-    from aiohttp import web
-
-    from handlers.app import build
-
-    settings.require_serving()
-    catalog = Catalog.load(settings.releasebot_models)
-    bot = build(settings, catalog)
-    if settings.socket_mode:
-        asyncio.run(_serve_socket_mode(bot))
-        return 0
-    web.run_app(bot.web_app(), host="0.0.0.0", port=settings.port, print=None)
+        path = write_starter(folder)
+    except StarterExists as exc:
+        print(f"releasebot: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        raise SettingsError(f"{folder} cannot be written ({exc.strerror}): choose a folder you may write to") \
+            from None
+    print(f"wrote {path}: a release model to make your own. Replace its made-up ids (C0123…, U0123…, S0123…) "
+          "with your workspace's; the comments at the top say where Slack shows them.")
+    print(f"then: releasebot models check {folder} && RELEASEBOT_MODELS={folder} releasebot doctor")
     return 0
 
 
-async def _serve_socket_mode(bot: object) -> None:
-    """Socket Mode for Slack traffic; `/healthz` still answers on PORT."""
-    from aiohttp import web
-    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+async def upgrade(settings: Settings) -> int:
+    from storage import db, migrate
 
-    from handlers.app import Releasebot
-
-    assert isinstance(bot, Releasebot)
-    runner = web.AppRunner(bot.web_app())
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", bot.settings.port).start()
-    handler = AsyncSocketModeHandler(bot.bolt, bot.settings.slack_app_token)
+    settings.require(database=True)
+    engine = db.create_engine(settings.database_url)
     try:
-        await handler.start_async()
+        applied = await migrate.upgrade(engine)
+    except Exception as exc:
+        problem = db.describe_failure(exc, settings.database_url)
+        if problem is None:
+            raise
+        raise SettingsError(f"DATABASE_URL ({settings.database}): {problem}") from None
     finally:
-        await runner.cleanup()
+        await engine.dispose()
+    if not applied:
+        print(f"database {settings.database}: up to date at {migrate.head()}, nothing to apply")
+        return 0
+    print(f"database {settings.database}: applied {len(applied)} migration{'s' if len(applied) != 1 else ''}")
+    for migration in applied:
+        print(f"  {migration}")
+    print(f"now at {applied[-1].revision}, up to date")
+    return 0
+
+
+async def doctor(settings: Settings) -> int:
+    from handlers.doctor import Doctor
+
+    checkup = Doctor(settings, lambda finding: print(finding, flush=True))
+    code = await checkup.run()
+    print("everything is in order" if code == 0 else
+          f"{checkup.to_fix} thing{'s' if checkup.to_fix != 1 else ''} to fix")
+    return code
+
+
+def _serve(settings: Settings) -> int:
+    from handlers.serving import serve
+
+    settings.require(serving=True, database=True)
+    return serve(settings, Catalog.load(settings.releasebot_models))
 
 
 if __name__ == "__main__":

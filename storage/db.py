@@ -4,25 +4,145 @@ SQLite takes its write lock lazily, so two transactions that read and then write
 into "database is locked". Every transaction here begins IMMEDIATE instead, which
 serialises writers the way PostgreSQL's row locks do; only transactions marked read-only
 begin deferred.
+
+`async_url` lets operators write the URLs they know (`postgresql://…`, `sqlite:///…`): the
+engine is always async, so those are mapped to the drivers the bot ships with (asyncpg,
+aiosqlite). `describe_failure` turns what the drivers raise when a database cannot be used
+into one sentence naming what to fix.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 #: Execution option of a connection whose transaction only reads (see `UnitOfWork`).
 READ_ONLY = "releasebot_read_only"
+#: Seconds to wait for PostgreSQL to accept a connection (asyncpg waits a minute by default).
+CONNECT_TIMEOUT = 10
+
+#: The async driver of each database the bot supports.
+DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
+EXAMPLES = "postgresql://USER:PASSWORD@HOST:5432/DATABASE or sqlite:///PATH/releasebot.db"
+
+
+def async_url(url: str) -> str:
+    """The URL with the async driver the bot uses; ValueError (a sentence) when it is unusable.
+
+    `postgres://` (Heroku's spelling) and `postgresql://` become `postgresql+asyncpg://`,
+    `sqlite://` becomes `sqlite+aiosqlite://`; libpq's `sslmode=` becomes asyncpg's `ssl=`.
+    """
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError:
+        raise ValueError(f"{url!r} is not a database URL; write it as {EXAMPLES}") from None
+    backend = "postgresql" if parsed.drivername.split("+")[0] in ("postgres", "postgresql") \
+        else parsed.get_backend_name()
+    if backend not in DRIVERS:
+        raise ValueError(f"{backend} is not supported; use PostgreSQL or SQLite: {EXAMPLES}")
+    driver = parsed.drivername.partition("+")[2]
+    if driver and driver != DRIVERS[backend]:
+        raise ValueError(f"the driver {driver!r} is not the one the bot uses; write {backend}:// "
+                         f"(it uses {DRIVERS[backend]})")
+    parsed = parsed.set(drivername=f"{backend}+{DRIVERS[backend]}")
+    if backend == "postgresql" and "sslmode" in parsed.query:
+        query = dict(parsed.query)
+        query["ssl"] = query.pop("sslmode")
+        parsed = parsed.set(query=query)
+    if backend == "postgresql" and not parsed.database:
+        raise ValueError(f"name the database at its end: {EXAMPLES}")
+    return parsed.render_as_string(hide_password=False)
+
+
+def shown(url: str) -> str:
+    """The URL to print or log: the password masked (`***`)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a URL)"
+
+
+def sqlite_folder_missing(url: str) -> Path | None:
+    """The folder a SQLite file would go in, when it does not exist (SQLite will not make it)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    folder = Path(parsed.database).expanduser().absolute().parent
+    return None if folder.is_dir() else folder
+
+
+def sqlite_file_missing(url: str) -> bool:
+    """A SQLite database not created yet (connecting would create it, empty)."""
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return False
+    return not Path(parsed.database).expanduser().exists()
+
+
+def describe_failure(exc: BaseException, url: str) -> str | None:
+    """What to do about a database that cannot be used, or None when `exc` is not that kind.
+
+    Connection refused, unknown host, timeout, no such database or role, wrong password,
+    SQLite files that cannot be opened: what the drivers raise, named for a person.
+    """
+    parsed = make_url(url)
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    if isinstance(exc, ConnectionRefusedError) or (isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED):
+        return f"PostgreSQL at {where} refuses connections: start it, or correct the host and port"
+    if isinstance(exc, socket.gaierror):
+        return f"the database host {parsed.host!r} is not known: correct the host"
+    if isinstance(exc, TimeoutError):
+        return (f"PostgreSQL at {where} did not answer within {CONNECT_TIMEOUT} s: "
+                "check the host, the port and any firewall in between")
+    sqlstate = _sqlstate(exc)
+    if sqlstate == "3D000":
+        createdb = (f"createdb -h {parsed.host or 'localhost'} -p {parsed.port or 5432} "
+                    f"-U {parsed.username or 'postgres'} {parsed.database}")
+        return f"PostgreSQL at {where} has no database {parsed.database!r}: create it ({createdb}) or correct the name"
+    if sqlstate in ("28000", "28P01"):
+        return (f"PostgreSQL at {where} refused the user {parsed.username!r} ({_first_line(exc)}): "
+                "correct the user name and password")
+    if isinstance(exc, DBAPIError) and parsed.get_backend_name() == "sqlite":
+        return (f"the SQLite file {parsed.database} cannot be used ({_first_line(exc)}): "
+                "check that its folder exists and is writable")
+    if isinstance(exc, DBAPIError):
+        return f"the database at {shown(url)} failed: {_first_line(exc)}"
+    if isinstance(exc, OSError):
+        return f"the database at {where} cannot be reached: {exc.strerror or exc}"
+    return None
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    message = str(orig if orig is not None else exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
 
 
 def create_engine(url: str) -> AsyncEngine:
-    parsed = make_url(url)
+    url = async_url(url)
+    parsed: URL = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT})
     engine = create_async_engine(
         url, poolclass=NullPool, connect_args={"timeout": 30}
     )

@@ -151,6 +151,12 @@ class FakeSlack:
             body = {"ok": False, "error": error or ("ratelimited" if status == 429 else "internal_error")}
         self._failures.setdefault(method, []).append(Failure(status, body, headers or {}, times, when))
 
+    def answer(self, method: str, body: dict[str, Any], *, when: Callable[[dict[str, Any]], bool] | None = None,
+               times: int = 1000) -> None:
+        """Answer calls of `method` (matching `when`) with `body`: a canned Web API answer, ok or not,
+        e.g. `answer("conversations.info", {"ok": True, "channel": {...}}, when=...)`."""
+        self._failures.setdefault(method, []).append(Failure(200, body, {}, times, when))
+
     def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         self.fail(method, status=429, headers={"Retry-After": str(retry_after)}, times=times)
 
@@ -285,6 +291,13 @@ class FakeSlack:
         user = str(params.get("user"))
         tz = self.timezones.get(user, "Europe/London")
         return {"ok": True, "user": {"id": user, "name": user.lower(), "tz": tz, "tz_offset": 0}}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Every channel exists and the bot is in it, unless a test `answer`s otherwise."""
+        channel = str(params.get("channel"))
+        return {"ok": True, "channel": {"id": channel, "name": channel.lower(), "is_channel": True,
+                                        "is_private": channel.startswith("G"), "is_im": channel.startswith("D"),
+                                        "is_archived": False, "is_member": True}}
 
     def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         users = str(params.get("users", ""))

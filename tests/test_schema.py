@@ -3,6 +3,7 @@ metrics depend on their indexes, so a missing one would only show as slowness.""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from alembic import command
@@ -39,3 +40,15 @@ async def test_the_metrics_indexes_migrate_down_and_up_again(database_url: str) 
     finally:
         await engine.dispose()
     assert diff == []
+
+
+async def test_replicas_starting_at_once_on_an_empty_database_all_migrate(database_url: str) -> None:
+    """Three `serve` processes started together: one applies the migrations, the others wait
+    for it and find nothing to do; none fails on a table another just created."""
+    engines = [db.create_engine(database_url) for _ in range(3)]
+    try:
+        applied = await asyncio.gather(*(migrate.upgrade(engine) for engine in engines))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    assert sorted(len(a) for a in applied)[:2] == [0, 0] and max(len(a) for a in applied) >= 6

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 SCOPES = [
+    "channels:read",     # member_joined_channel in public channels; `releasebot doctor` looks channels up
     "commands",          # /release
     "chat:write",        # cards, approval requests, announcements, reminders
     "chat:write.public", # announce in public channels the bot was not invited to
+    "groups:read",       # the same in private channels
     "im:write",          # direct messages: reminders and surveys
     "usergroups:read",   # approvers and survey recipients given as user groups
     "users:read",        # time zones and names
@@ -17,12 +19,16 @@ EVENTS = ["app_home_opened", "member_joined_channel"]
 
 
 def manifest(base_url: str, socket_mode: bool) -> dict[str, Any]:
+    """The manifest; `base_url` (https, with a host) is where Slack sends requests over HTTP,
+    and is not used in Socket Mode."""
     events_url = base_url.rstrip("/") + "/slack/events"
     command: dict[str, Any] = {
         "command": "/release",
         "description": "Plan, approve and follow releases",
         "usage_hint": "help | new [MODEL] [TITLE] | list | show | submit | verify | start | metrics …",
-        "should_escape": False,
+        # Mentions arrive as ids (`<@U…|dave>`), so `/release owner REL-n @dave` names a person
+        # (DESIGN.md §6).
+        "should_escape": True,
     }
     settings: dict[str, Any] = {
         "interactivity": {"is_enabled": True},

@@ -1,4 +1,4 @@
-"""The `releasebot` command: serve, db upgrade, models check, manifest."""
+"""The `releasebot` command: serve, sandbox, db upgrade, models check, manifest."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    sandbox = commands.add_parser("sandbox", help="try it in the browser: the real bot and a local workspace")
+    sandbox.add_argument("--port", type=int, default=3000, help="HTTP port on 127.0.0.1 (default 3000; 0: any free)")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     models = commands.add_parser("models", help="release models")
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(manifest(args.url, socket_mode=False), indent=2))
             return 0
         settings = load_settings()
+        if args.command == "sandbox":
+            return _sandbox(settings, args.port)
         if args.command == "models":
             return check_models(args.folder or settings.releasebot_models)
         if args.command == "db":
@@ -71,6 +75,13 @@ async def _upgrade(settings: Settings) -> None:
         await migrate.upgrade(engine)
     finally:
         await engine.dispose()
+
+
+def _sandbox(settings: Settings, port: int) -> int:
+    """No token, no secret, no workspace: the sandbox makes its own (handlers/sandbox)."""
+    from handlers.sandbox.server import run
+
+    return run(settings, Catalog.load(settings.releasebot_models), port)
 
 
 def _serve(settings: Settings) -> int:

@@ -24,7 +24,7 @@ from handlers.sandbox.platform import Platform
 from handlers.sandbox.workspace import SlackWorkspace
 
 STATIC = Path(str(resources.files("handlers.sandbox") / "static"))
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 5.0
 #: Only the page's own script and style run: a `<script>` that slipped through would not.
 CSP = ("default-src 'self'; img-src 'self' http: https: data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'")
@@ -51,6 +51,7 @@ class Page:
 
     async def _shutdown(self, _: web.Application) -> None:
         self.closing.set()
+        self.workspace.touch()  # wake every stream, so it ends now rather than at its next keepalive
         await self.platform.shutdown()
 
     # -- reading ------------------------------------------------------------------------------

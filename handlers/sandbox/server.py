@@ -95,7 +95,7 @@ def run(settings: Settings, catalog: Catalog, port: int) -> int:
         print(f"releasebot sandbox: open {sandbox.url}/ in your browser", flush=True)
         print(f"  {len(catalog)} release model(s) from {catalog.folder}; act as {people}", flush=True)
         print(f"  the database is {sandbox.database} (deleted when you stop the sandbox with Ctrl-C)", flush=True)
-        web.run_app(sandbox.web_app(), sock=sock, print=None, access_log=None)
+        web.run_app(sandbox.web_app(), sock=sock, print=None, access_log=None, shutdown_timeout=2.0)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

@@ -4,6 +4,7 @@ announcement in #announcements. Also Slack's limits the workspace holds the bot 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -139,6 +140,10 @@ async def test_a_release_from_planning_to_released_with_its_announcement(sandbox
         await shows(alice, APPROVALS, "Approval requested: REL-1", "0 of 2 approvals")
         await alice.click("Approve", APPROVALS)
         await shows(alice, APPROVALS, "1 of 2 approvals", "approved by @Alice Moreau")
+        await bob.click("Approve", APPROVALS)  # not an approver: told so, privately
+        refusal = await shows(bob, APPROVALS, "Only visible to you")
+        assert "1 of 2 approvals" in refusal
+        assert "Only visible to you" not in text_of((await alice.sees(APPROVALS))["conversation"]["html"])
         await carol.click("Approve", APPROVALS)
         await shows(carol, APPROVALS, "Approved — 2 of 2")
         await shows(bob, ANNOUNCE, "Planned: Payments API 2.3 (REL-1)")
@@ -328,3 +333,49 @@ def test_file_uploads_are_shared_in_the_channel() -> None:
     assert done["files"][0]["title"] == "Review"
     shared = [m for m in ws.conversation(ANNOUNCE, ERIN) if m.get("files")]
     assert shared and shared[0]["text"] == "The review"
+
+
+# -- what a person entered, as Slack sends it -------------------------------------------------
+
+def test_state_values_in_slacks_shapes() -> None:
+    from zoneinfo import ZoneInfo
+
+    option = {"text": {"type": "plain_text", "text": "Pass"}, "value": "pass"}
+    blocks = [
+        {"type": "input", "block_id": "when", "label": {"type": "plain_text", "text": "When"},
+         "element": {"type": "datetimepicker", "action_id": "when"}},
+        {"type": "input", "block_id": "o", "label": {"type": "plain_text", "text": "Outcome"},
+         "element": {"type": "radio_buttons", "action_id": "o", "options": [option]}},
+        {"type": "input", "block_id": "c", "label": {"type": "plain_text", "text": "Checks"},
+         "element": {"type": "checkboxes", "action_id": "c", "options": [option]}},
+        {"type": "input", "block_id": "t", "label": {"type": "plain_text", "text": "Note"},
+         "element": {"type": "plain_text_input", "action_id": "t"}},
+        {"type": "actions", "elements": [{"type": "users_select", "action_id": "who"},
+                                         {"type": "button", "action_id": "go", "text": {"type": "plain_text",
+                                                                                         "text": "Go"}}]},
+    ]
+    values = state.state_values(blocks, {"when": {"when": "2026-07-01T14:30"}, "o": {"o": "pass"},
+                                         "c": {"c": ["pass"]}, "b4": {"who": ALICE}}, ZoneInfo("Europe/London"))
+    assert values["when"]["when"] == {"type": "datetimepicker",
+                                      "selected_date_time": int(datetime(2026, 7, 1, 13, 30, tzinfo=UTC).timestamp())}
+    assert values["o"]["o"]["selected_option"] == option
+    assert values["c"]["c"]["selected_options"] == [option]
+    assert values["t"]["t"] == {"type": "plain_text_input", "value": None}
+    assert values["b4"] == {"who": {"type": "users_select", "selected_user": ALICE}}  # the button holds none
+    clicked = state.action(blocks[4]["elements"][1], "b4", "go", None, ZoneInfo("UTC"))
+    assert clicked["type"] == "button" and clicked["text"]["text"] == "Go" and clicked["block_id"] == "b4"
+
+
+def test_response_actions_update_push_and_clear_the_modal_stack() -> None:
+    ws = strict_workspace()
+    platform = Platform(ws, "http://127.0.0.1:9/slack/events", "secret")
+    opened = ws._views_open({"trigger_id": ws.issue_trigger(ERIN), "view": MODAL})["view"]
+    other = dict(MODAL, title={"type": "plain_text", "text": "Next page"})
+    platform._after_submit(ERIN, opened["id"], opened, json.dumps({"response_action": "update", "view": other}))
+    assert ws.top_view(ERIN)["title"]["text"] == "Next page" and ws.top_view(ERIN)["id"] == opened["id"]
+    platform._after_submit(ERIN, opened["id"], opened, json.dumps({"response_action": "push", "view": MODAL}))
+    assert len(ws.stacks[ERIN]) == 2
+    platform._after_submit(ERIN, opened["id"], opened, '{"response_action": "errors", "errors": {"nope": "x"}}')
+    assert "not inputs" in ws.view_errors[opened["id"]][""]
+    platform._after_submit(ERIN, opened["id"], opened, '{"response_action": "clear"}')
+    assert ws.top_view(ERIN) is None

@@ -379,3 +379,11 @@ def test_response_actions_update_push_and_clear_the_modal_stack() -> None:
     assert "not inputs" in ws.view_errors[opened["id"]][""]
     platform._after_submit(ERIN, opened["id"], opened, '{"response_action": "clear"}')
     assert ws.top_view(ERIN) is None
+
+
+def test_a_models_folder_of_ones_own_gets_its_channels_people_and_groups() -> None:
+    """With RELEASEBOT_MODELS, whatever the models name exists, so nothing is channel_not_found."""
+    directory = Directory.for_catalog(Catalog.load(Path(__file__).parent / "release_models"))
+    assert {"CANNOUNCE", "CAPPROVALS", "CSOON"} <= set(directory.channels)
+    assert {"UALICE", "UBOB", "UDAVE", "UEVE"} <= set(directory.cast)
+    assert set(directory.groups["SCAB"].members) <= set(directory.people)

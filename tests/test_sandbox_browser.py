@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
     reason="Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
 SHOTS = os.environ.get("SANDBOX_SCREENSHOTS")
+expect.set_options(timeout=20_000)
 #: A title that would run script if the page let it; the README's screenshots use a plain one.
 TITLE = "Payments API 2.3" if SHOTS else "Payments API 2.3 <script>window.pwned = 1</script>"
 
@@ -79,6 +80,7 @@ async def shot(page: Page, name: str) -> None:
 
 async def test_plan_approve_and_see_the_card_change(sandbox_url: str, browser: Browser) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 860})
+    page.set_default_timeout(20_000)  # generous: a busy 2-core machine, not a timing assertion
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     await page.goto(sandbox_url + "/")

@@ -96,7 +96,10 @@ class Directory:
             if model.survey is not None:
                 named += list(model.survey.recipients)
             directory.add_ids(named, default_members=approvers)
-            directory.add_channels([model.approval.channel, model.communications.channel])
+            channels = [model.approval.channel]
+            if model.communications is not None:
+                channels.append(model.communications.channel)
+            directory.add_channels(channels)
         return directory
 
     def add_ids(self, ids: Iterable[str], default_members: list[str]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from handlers.sandbox.directory import Directory
+from handlers.sandbox.directory import BOT_USER, Directory
 
 EMOJI = {
     "white_check_mark": "✅", "x": "❌", "memo": "📝", "rocket": "🚀", "gear": "⚙️", "lock": "🔒",
@@ -128,7 +128,8 @@ def _control(inner: str, viewer: Viewer, verbatim: bool) -> str:
     if target.startswith("@") and not verbatim:
         user = target[1:]
         me = " mk-me" if user == viewer.user else ""
-        name = esc(directory.name_of(user)) if directory.person(user) or user.startswith("UBOT") else shown or esc(user)
+        known = directory.person(user) is not None or user == BOT_USER
+        name = esc(directory.name_of(user)) if known else shown or esc(user)
         return f"<span class=\"mk-mention{me}\" data-user=\"{esc(user)}\">@{name}</span>"
     if target.startswith("#") and not verbatim:
         channel = target[1:]

@@ -79,6 +79,7 @@ async def _upgrade(settings: Settings) -> None:
 
 def _sandbox(settings: Settings, port: int) -> int:
     """No token, no secret, no workspace: the sandbox makes its own (handlers/sandbox)."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a fresh database each time: no news
     from handlers.sandbox.server import run
 
     return run(settings, Catalog.load(settings.releasebot_models), port)

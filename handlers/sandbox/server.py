@@ -8,7 +8,6 @@ side sends the bot signed requests over loopback HTTP, so what works here works 
 
 from __future__ import annotations
 
-import logging
 import secrets
 import shutil
 import socket
@@ -86,7 +85,6 @@ def run(settings: Settings, catalog: Catalog, port: int) -> int:
               "choose another port with --port N (0 picks a free one)")
         return 2
     port = sock.getsockname()[1]
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # a fresh database each time: no news
     folder = Path(tempfile.mkdtemp(prefix="releasebot-sandbox-"))
     try:
         sandbox = assemble(settings, catalog, port, folder)

@@ -1,4 +1,4 @@
-"""The `releasebot` command: serve, db upgrade, doctor, models check|init, manifest.
+"""The `releasebot` command: serve, sandbox, db upgrade, doctor, models check|init, manifest.
 
 Every mistake in the settings, the database, the port or the network ends in a sentence on
 stderr naming the setting and what to do, and exit code 2; never a traceback. Libraries
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common],
                                 help="run the bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    sandbox = commands.add_parser("sandbox", parents=[common],
+                                  help="try it in the browser: the real bot and a local workspace")
+    sandbox.add_argument("--port", type=int, default=3000, help="HTTP port on 127.0.0.1 (default 3000; 0: any free)")
     db = commands.add_parser("db", parents=[common], help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     commands.add_parser("doctor", parents=[common],
@@ -88,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "models" and args.action == "init":
         return init_models(args.folder)
     settings = load_settings()
+    if args.command == "sandbox":
+        return _sandbox(settings, args.port)
     if args.command == "models":
         return check_models(args.folder or settings.releasebot_models)
     if args.command == "db":
@@ -171,6 +176,13 @@ async def doctor(settings: Settings) -> int:
     print("everything is in order" if code == 0 else
           f"{checkup.to_fix} thing{'s' if checkup.to_fix != 1 else ''} to fix")
     return code
+
+
+def _sandbox(settings: Settings, port: int) -> int:
+    """No token, no secret, no workspace: the sandbox makes its own (handlers/sandbox)."""
+    from handlers.sandbox.server import run
+
+    return run(settings, Catalog.load(settings.releasebot_models), port)
 
 
 def _serve(settings: Settings) -> int:

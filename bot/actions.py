@@ -37,3 +37,19 @@ WINDOW_VIEW = "release_window"
 # `/release announce`: the preview's buttons.
 ANNOUNCE_SEND = "release_announce_send"
 ANNOUNCE_SKIP = "release_announce_skip"
+
+# The release plan (DESIGN.md §5a). The field ids double as the domain's field names
+# (bot/release_plan.py) in the planning and edit modals.
+FIELD_RELEASE_NOTES = "release_notes"
+FIELD_RISK = "risk"
+FIELD_IMPACT = "impact"
+FIELD_ROLLBACK_PLAN = "rollback_plan"
+# The card's "Edit plan" button and its modal; "Read the plan" (card, request, record).
+PLAN_EDIT = "release_plan_edit"
+PLAN_EDIT_VIEW = "release_plan_edit_view"
+PLAN_READ = "release_plan_read"
+# The rollback form (`/release rollback REL-n`), and the question after a typed rollback:
+# action ids are `rollback_plan:<followed|partly|not_followed>`.
+ROLLBACK_VIEW = "release_rollback"
+FIELD_PLAN_FOLLOWED = "plan_followed"
+ROLLBACK_PLAN_NOTE = "rollback_plan"

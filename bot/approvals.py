@@ -17,7 +17,7 @@ from bot.clock import Clock
 from bot.lifecycle import Event, EventKind, Refused, State
 from bot.outbox import Message
 from bot.outcome import Outcome
-from bot.records import ApprovalRecord, ReleaseRecord
+from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
 from bot.rendering.approvals import approval_anchor, approval_reminder, approval_request, owner_notice
 from bot.roles import Roles
 from bot.transitions import Transitions
@@ -25,7 +25,8 @@ from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 #: Events after which an existing approval request must show the new state.
 REQUEST_EVENTS = frozenset({EventKind.APPROVAL_RECORDED, EventKind.APPROVED, EventKind.REJECTED,
-                            EventKind.CANCELLED, EventKind.WINDOW_CHANGED})
+                            EventKind.CANCELLED, EventKind.WINDOW_CHANGED, EventKind.PLAN_CHANGED,
+                            EventKind.APPROVALS_RESET})
 #: Decisions the owner hears about by direct message.
 DECISIONS = frozenset({EventKind.APPROVED, EventKind.REJECTED})
 
@@ -152,7 +153,8 @@ class ApprovalRequests:
             return  # never submitted: there is no request to update
         decisions = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
         reason = str(event.data.get("reason")) if event.kind is EventKind.CANCELLED else None
-        rendered = approval_request(release, model, decisions, cancel_reason=reason)
+        history = [EventRecord.from_row(e) for e in await uow.events.for_release(release.id)]
+        rendered = approval_request(release, model, decisions, cancel_reason=reason, history=history)
         await Message.update(channel=model.approval.channel, rendered=rendered, anchor=approval_anchor(release.id),
                              dedupe_key=f"{release.ref}:approval:v{release.version}", release_id=release.id,
                              notify_user=release.owner).enqueue(uow, now)
@@ -162,6 +164,10 @@ class ApprovalRequests:
         decisions = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
         if not decisions:
             return
-        await Message.post(channel=release.owner, rendered=owner_notice(release, decisions),
-                           dedupe_key=f"{release.ref}:decision:{release.state.value}",
-                           release_id=release.id).enqueue(uow, now)
+        key = f"{release.ref}:decision:{release.state.value}"
+        notice = owner_notice(release, decisions)
+        if not await Message.post(channel=release.owner, rendered=notice, dedupe_key=key,
+                                  release_id=release.id).enqueue(uow, now):
+            # Decided again after the approvals were withdrawn (a changed plan): once per version.
+            await Message.post(channel=release.owner, rendered=notice, dedupe_key=f"{key}:v{release.version}",
+                               release_id=release.id).enqueue(uow, now)

@@ -71,6 +71,9 @@ class ApprovalPolicy(_Strict):
     quorum: int = Field(default=1, ge=1)
     self_approval: bool = False
     remind_every: Duration | None = None
+    #: Approvals are for one plan: when its release notes, risk or rollback plan change after
+    #: approval, withdraw them and ask again (DESIGN.md §5a). Off: they stand, marked changed.
+    reapprove_on_change: bool = False
 
     @model_validator(mode="after")
     def _quorum_reachable(self) -> ApprovalPolicy:
@@ -117,6 +120,12 @@ class PlanEntry(_Strict):
         return self
 
 
+class PlanPolicy(_Strict):
+    """What a release of this model must have planned beside its window (DESIGN.md §5a)."""
+
+    require: list[Literal["release_notes", "risk", "rollback_plan"]] = []
+
+
 class Communications(_Strict):
     channel: ChannelId
     plan: list[PlanEntry] = []
@@ -151,6 +160,7 @@ class ReleaseModel(_Strict):
     approach: Approach = Approach.PUSH
     approval: ApprovalPolicy
     verification: VerificationCriteria = VerificationCriteria()
+    plan: PlanPolicy = PlanPolicy()
     communications: Communications | None = None
     reminders: list[Reminder] = []
     survey: Survey | None = None

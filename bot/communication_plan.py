@@ -36,7 +36,7 @@ from bot.outbox import Message, Purpose, Timing
 from bot.records import ReleaseRecord
 from bot.rendering import blocks as bk
 from bot.rendering.messages import Rendered
-from bot.templating import Context, EventView, ModelView, ReleaseView, date, humanize, mention
+from bot.templating import Context, EventView, ModelView, ReleaseView, date, humanize, mention, plan_variables
 from storage.tables import OutboxRow
 from storage.uow import UnitOfWork
 
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 BEFORE_START_WANTED = frozenset({State.APPROVED, State.READY})
 #: States in which messages timed from the release still make sense.
 AFTER_RELEASE_WANTED = frozenset({State.RELEASED, State.CLOSED})
+#: Changes after which the pending `before_start` messages are rendered (and timed) again:
+#: they carry the window and the release plan (its release notes) as they were when queued.
+RENDER_AGAIN = {EventKind.WINDOW_CHANGED: "window", EventKind.PLAN_CHANGED: "plan"}
 #: States after which nothing planned earlier should reach anyone.
 CALLED_OFF = frozenset({State.CANCELLED, State.REJECTED})
 
@@ -78,6 +81,7 @@ def render(catalog: Catalog, release: ReleaseRecord, model: ReleaseModel, templa
             owner=mention(release.owner), model=model.name, model_key=model.key, components=release.components,
             change_ref=release.change_ref or "", planned_start=release.planned_start,
             planned_end=release.planned_end, start=date(release.planned_start), end=date(release.planned_end),
+            **plan_variables(release.plan),
         ),
         model=ModelView(model.key, model.name, model.description, model.approach.value, model.approval.channel),
         approach=model.approach.value,
@@ -119,15 +123,15 @@ class CommunicationPlanner:
             return
         planned = self.on_event(release, model, event, now)
         if event.kind is EventKind.APPROVED or (
-            event.kind is EventKind.WINDOW_CHANGED and release.state in BEFORE_START_WANTED
+            event.kind in RENDER_AGAIN and release.state in BEFORE_START_WANTED
         ):
             planned += await self._before_start(uow, release, model, now)
         if event.kind is EventKind.RELEASED:
             planned += self.after_release(release, model, event.at)
         keep = {p.dedupe_key for p in planned}
-        if event.kind is EventKind.WINDOW_CHANGED:
+        if event.kind in RENDER_AGAIN:
             await self._withdraw(uow, release, now, keep, lambda row: row.timing == Timing.BEFORE_START.value,
-                                 reason="the window changed", record=False)
+                                 reason=f"the {RENDER_AGAIN[event.kind]} changed", record=False)
         await self._withdraw(uow, release, now, keep, lambda row: not self.wanted(row, release.state),
                              reason=f"{release.ref} is {release.state.label}")
         for item in planned:

@@ -12,6 +12,7 @@ from bot.cards import ReleaseCards
 from bot.catalog import Catalog
 from bot.communication_plan import CommunicationPlanner
 from bot.lifecycle import EventKind
+from bot.plans import PlanFollowers
 from bot.review import ReviewReports
 from bot.transitions import Follower
 from bot.verification import ready_without_checks
@@ -19,6 +20,7 @@ from bot.verification import ready_without_checks
 
 def followers(catalog: Catalog, cards: ReleaseCards, reports: ReviewReports) -> list[Follower]:
     requests = ApprovalRequests(catalog)
+    plans = PlanFollowers(catalog)
     return [
         # The card shows the release as it now is, whatever happened.
         Follower("release card", None, cards.refresh),
@@ -30,6 +32,10 @@ def followers(catalog: Catalog, cards: ReleaseCards, reports: ReviewReports) -> 
         Follower("decision to the owner", DECISIONS, requests.tell_owner),
         # Approved with nothing to verify: ready at once (a further decision, applied in turn).
         Follower("ready without checks", frozenset({EventKind.APPROVED}), ready_without_checks(catalog)),
-        # A posted review shows the release closed or rolled back.
-        Follower("release review", frozenset({EventKind.CLOSED, EventKind.ROLLED_BACK}), reports.follow),
+        # A plan changed after approval: the approvers who approved hear of it; a model that asks
+        # for approval again withdraws their approvals (a further decision, applied in turn).
+        Follower("plan change to the approvers", frozenset({EventKind.PLAN_CHANGED}), plans.after_change),
+        # A posted review shows the release closed or rolled back (and how).
+        Follower("release review", frozenset({EventKind.CLOSED, EventKind.ROLLED_BACK,
+                                               EventKind.ROLLBACK_PLAN_NOTED}), reports.follow),
     ]

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.outcome import Refusal
+from bot.release_plan import PlanFollowed, ReleasePlan, changed
 
 
 class State(StrEnum):
@@ -74,6 +75,9 @@ class EventKind(StrEnum):
     COMMUNICATION_SENT = "communication_sent"
     COMMUNICATION_SKIPPED = "communication_skipped"
     COMMUNICATIONS_WITHDRAWN = "communications_withdrawn"
+    PLAN_CHANGED = "plan_changed"
+    APPROVALS_RESET = "approvals_reset"
+    ROLLBACK_PLAN_NOTED = "rollback_plan_noted"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).
@@ -191,6 +195,7 @@ class Action(StrEnum):
     DECIDE = "decide"
     LESSONS = "lessons"
     CLOSE = "close"
+    EDIT_PLAN = "edit_plan"
 
 
 #: The one table of who may act on a release (DESIGN.md §6). Deciding (approve, reject) has
@@ -203,6 +208,7 @@ MAY: Mapping[Action, frozenset[Role]] = {
     Action.SURVEY: frozenset({Role.OWNER}),
     Action.LESSONS: frozenset({Role.OWNER}),
     Action.CLOSE: frozenset({Role.OWNER}),
+    Action.EDIT_PLAN: frozenset({Role.OWNER}),
     Action.START: frozenset({Role.OWNER, Role.APPROVER}),
     Action.VERIFY: frozenset({Role.OWNER, Role.APPROVER}),
     Action.ROLLBACK: frozenset({Role.OWNER, Role.APPROVER}),
@@ -217,6 +223,7 @@ _DOING: Mapping[Action, str] = {
     Action.SURVEY: "send the survey of {ref}; it goes out by itself after the release",
     Action.LESSONS: "add the lessons learnt of {ref}",
     Action.CLOSE: "close {ref}",
+    Action.EDIT_PLAN: "edit the plan of {ref}",
     Action.START: "start {ref}",
     Action.VERIFY: "verify {ref}",
     Action.ROLLBACK: "roll back {ref}",
@@ -387,17 +394,20 @@ def start(release: Release, actor: Actor, missing: Sequence[str], now: datetime)
     return Moved(State.EXECUTING, Event(EventKind.STARTED, actor.user_id, now))
 
 
-def rollback(release: Release, actor: Actor, reason: str, now: datetime) -> Decision:
+def rollback(release: Release, actor: Actor, reason: str, now: datetime,
+             plan_followed: PlanFollowed | None = None) -> Decision:
+    """Roll back; `plan_followed` says whether the release's rollback plan was followed
+    (None: not said, which `note_rollback_plan` can record afterwards)."""
     if release.state not in ROLLBACK_FROM:
         return _wrong_state(release, "executing, released or failed, so there is nothing to roll back")
     if refusal := permit(release, actor, Action.ROLLBACK):
         return refusal
     if not reason.strip():
         return Refused("reason_required", f"Say why you roll back {release.ref}: the reason is recorded.")
-    return Moved(
-        State.ROLLED_BACK,
-        Event(EventKind.ROLLED_BACK, actor.user_id, now, {"reason": reason.strip(), "from": release.state.value}),
-    )
+    data: dict[str, Any] = {"reason": reason.strip(), "from": release.state.value}
+    if plan_followed is not None:
+        data["plan_followed"] = plan_followed.value
+    return Moved(State.ROLLED_BACK, Event(EventKind.ROLLED_BACK, actor.user_id, now, data))
 
 
 def cancel(release: Release, actor: Actor, reason: str, now: datetime) -> Decision:
@@ -494,3 +504,72 @@ def may_announce(release: Release, actor: Actor) -> Refused | None:
     """Send a queued communication now, or skip it."""
     return permit(release, actor, Action.ANNOUNCE)
 
+# --- the release plan (DESIGN.md §5a) ------------------------------------------------------------
+
+#: States in which the release plan may change: until execution starts, as the window.
+PLAN_EDITABLE = BEFORE_EXECUTION
+#: States in which approvals given stand for the plan as it was.
+APPROVAL_STANDS = frozenset({State.AWAITING_APPROVAL, State.APPROVED, State.READY})
+
+
+def may_edit_plan(release: Release, actor: Actor) -> Refused | None:
+    """Why `actor` cannot edit the plan now, if they cannot: before opening a form for it."""
+    if release.state not in PLAN_EDITABLE:
+        return Refused("wrong_state", f"{release.ref} is {release.state.label}: its release plan can change only "
+                                      "until execution starts.")
+    return permit(release, actor, Action.EDIT_PLAN)
+
+
+def edit_plan(release: Release, actor: Actor, old: ReleasePlan, new: ReleasePlan, now: datetime) -> Decision:
+    """Change the release notes, risk, impact or rollback plan: a recorded fact (not a
+    transition) whose event says what changed from what to what.
+
+    Only the owner, and only until execution starts: what the approvers decided on and what
+    is executed must be the same plan. Whether approvals given stand is `after_plan_change`.
+    """
+    refusal = may_edit_plan(release, actor)
+    if refusal:
+        return refusal
+    fields = changed(old, new)
+    if not fields:
+        return Refused("unchanged", f"The plan of {release.ref} already says that; nothing changed.")
+    data: dict[str, Any] = {
+        "changed": list(fields),
+        "from": {name: old.value(name) for name in fields},
+        "to": {name: new.value(name) for name in fields},
+    }
+    return Stayed(Event(EventKind.PLAN_CHANGED, actor.user_id, now, data),
+                  changes={name: new.columns()[name] for name in fields})
+
+
+def after_plan_change(release: Release, approved_by: frozenset[str], reapprove_on_change: bool, by: str,
+                      now: datetime) -> Decision | None:
+    """What a plan edit does to the approvals already given: None when they stand (the
+    approval request then says the plan changed after them).
+
+    A release model with `approval: {reapprove_on_change: true}` does not keep approvals
+    given for a different plan: they are withdrawn (recorded, naming who had approved), and
+    an approved or ready release goes back to awaiting approval.
+    """
+    if not reapprove_on_change or not approved_by or release.state not in APPROVAL_STANDS:
+        return None
+    data: dict[str, Any] = {"approvers": sorted(approved_by), "from": release.state.value,
+                            "reason": "the release plan changed after approval"}
+    event = Event(EventKind.APPROVALS_RESET, by, now, data)
+    if release.state is State.AWAITING_APPROVAL:
+        return Stayed(event)
+    return Moved(State.AWAITING_APPROVAL, event)
+
+
+def note_rollback_plan(release: Release, actor: Actor, followed: PlanFollowed, already_said: bool,
+                       now: datetime) -> Decision:
+    """Record, after a rollback, whether its rollback plan was followed (when the rollback
+    itself did not say): once, by those who may roll back."""
+    if release.state is not State.ROLLED_BACK:
+        return _wrong_state(release, "rolled back")
+    if refusal := permit(release, actor, Action.ROLLBACK):
+        return refusal
+    if already_said:
+        return Refused("already_recorded",
+                       f"Whether the rollback plan of {release.ref} was followed is recorded already.")
+    return Stayed(Event(EventKind.ROLLBACK_PLAN_NOTED, actor.user_id, now, {"plan_followed": followed.value}))

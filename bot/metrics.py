@@ -25,12 +25,15 @@ definitions, also stated in every answer's footer:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.catalog import Catalog
 from bot.clock import Clock, utcnow
 from bot.lifecycle import BEFORE_EXECUTION, State
+from bot.release_plan import Risk
+from storage.metrics import RiskFigures
 from storage.uow import UnitOfWorkFactory
 
 DEFAULT_DAYS = 30
@@ -88,6 +91,8 @@ class KeyMetrics:
     satisfaction: float | None
     invitations: int
     respondents: int
+    #: Outcomes per risk level of the release plan, highest risk first, "not assessed" last.
+    by_risk: tuple[RiskOutcomes, ...] = ()
 
     @property
     def executed(self) -> int:
@@ -115,15 +120,59 @@ class KeyMetrics:
         return _rate(self.respondents, self.invitations)
 
 
+@dataclass(frozen=True)
+class RiskOutcomes:
+    """Success and rollback rates of the releases planned at one risk level (None: not assessed)."""
+
+    risk: Risk | None
+    created: int
+    released: int
+    failed: int
+    rolled_back: int
+
+    @property
+    def executed(self) -> int:
+        return self.released + self.failed + self.rolled_back
+
+    @property
+    def success_rate(self) -> float | None:
+        return _rate(self.released, self.executed)
+
+    @property
+    def failure_rate(self) -> float | None:
+        return _rate(self.failed, self.executed)
+
+    @property
+    def rollback_rate(self) -> float | None:
+        return _rate(self.rolled_back, self.executed)
+
+
+_RISK_ORDER = {Risk.HIGH: 0, Risk.MEDIUM: 1, Risk.LOW: 2, None: 3}
+
+
+def risk_outcomes(rows: Sequence[RiskFigures]) -> tuple[RiskOutcomes, ...]:
+    """Per risk level, in order; a stored word that is no level counts as not assessed."""
+    merged: dict[Risk | None, list[int]] = {}
+    for row in rows:
+        counts = merged.setdefault(Risk.parse(row.risk), [0, 0, 0, 0])
+        for i, n in enumerate((row.created, row.released, row.failed, row.rolled_back)):
+            counts[i] += n
+    return tuple(RiskOutcomes(risk, *counts) for risk, counts in sorted(merged.items(),
+                                                                         key=lambda kv: _RISK_ORDER[kv[0]]))
+
+
 class MetricsService:
     def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock = utcnow):
         self.uow = uow
         self.catalog = catalog
         self.clock = clock
 
-    async def key_metrics(self, days: int = DEFAULT_DAYS, model_key: str | None = None) -> KeyMetrics:
+    async def key_metrics(self, days: int = DEFAULT_DAYS, model_key: str | None = None,
+                          by_risk: bool = False) -> KeyMetrics:
         """All figures read in one read-only transaction, so they describe one moment and
-        hold up no one who is approving or planning meanwhile."""
+        hold up no one who is approving or planning meanwhile. `by_risk` adds the outcomes
+        per risk level (a second pass over the period: `/release metrics` asks for it, the
+        App Home does not)."""
         until = self.clock()
         since = until - timedelta(days=days)
         async with self.uow(read_only=True) as uow:
@@ -131,6 +180,7 @@ class MetricsService:
             f = await q.cohort(since, until, model_key, percentiles=(50, 90))
             backlog = await q.backlog([s.value for s in BACKLOG_STATES], until, model_key)
             surveys = await q.surveys(since, until, model_key)
+            risks = await q.by_risk(since, until, model_key) if by_risk else []
         median, p90 = f.lead_time_percentiles
         finished = f.released + f.failed + f.rolled_back + f.rejected + f.cancelled
         return KeyMetrics(
@@ -143,4 +193,5 @@ class MetricsService:
             backlog_oldest_id=backlog.oldest_id, backlog_oldest_wait=_span(backlog.oldest_wait),
             ratings=surveys.ratings, satisfaction=surveys.avg_rating,
             invitations=surveys.invitations, respondents=surveys.respondents,
+            by_risk=risk_outcomes(risks),
         )

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.lifecycle import EventKind, Release, Stage, State
+from bot.release_plan import ReleasePlan
 from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow, VerificationRow
 
 _REF = re.compile(r"^(?:rel-?)?(\d{1,12})$", re.IGNORECASE)
@@ -39,6 +40,8 @@ class ReleaseRecord:
     version: int
     created_at: datetime
     updated_at: datetime
+    #: The release plan (DESIGN.md §5a): what the approvers decide on beside the window.
+    plan: ReleasePlan = ReleasePlan()
 
     @property
     def ref(self) -> str:
@@ -57,6 +60,7 @@ class ReleaseRecord:
             planned_start=row.planned_start, planned_end=row.planned_end,
             components=tuple(row.components or ()), change_ref=row.change_ref, version=row.version,
             created_at=row.created_at, updated_at=row.updated_at,
+            plan=ReleasePlan.of(row.release_notes, row.risk, row.impact, row.rollback_plan),
         )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot import actions as ids
-from bot import lifecycle
+from bot import lifecycle, release_plan
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog
 from bot.clock import Clock
@@ -25,6 +25,7 @@ from bot.records import (
     ReleaseRecord,
     VerificationRecord,
 )
+from bot.release_plan import ReleasePlan
 from bot.transitions import Transitions
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -42,6 +43,10 @@ class PlanDraft:
     description: str
     owner: str
     channel_id: str
+    #: The release plan (DESIGN.md §5a), and the risk as typed (to tell a wrong word apart
+    #: from none).
+    plan: ReleasePlan = ReleasePlan()
+    risk_given: str = ""
 
 
 class ReleaseService:
@@ -72,6 +77,7 @@ class ReleaseService:
                 "planned_start": draft.planned_start, "planned_end": draft.planned_end,
                 "components": list(draft.components), "change_ref": draft.change_ref.strip() or None,
                 "origin_key": origin_key, "version": 1, "created_at": now, "updated_at": now,
+                **draft.plan.columns(),
             })
             release = ReleaseRecord.from_row(row)
             if created:
@@ -91,6 +97,10 @@ class ReleaseService:
                 f"There is no release model “{draft.model_key}”; choose one of: {', '.join(self.catalog.keys)}."
             )
         errors.update(_window_errors(draft.planned_start, draft.planned_end))
+        model = self.catalog.get(draft.model_key)
+        if model is not None:
+            errors.update(release_plan.problems(draft.plan, model.plan.require, risk_given=draft.risk_given,
+                                                model_name=f"The release model “{model.name}”"))
         return errors
 
     async def get(self, release_id: int) -> ReleaseRecord | None:

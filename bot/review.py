@@ -19,6 +19,7 @@ from bot.lifecycle import Actor, EventKind, Role, State
 from bot.outbox import Message
 from bot.outcome import Outcome
 from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
+from bot.release_plan import PlanFollowed
 from bot.rendering import blocks as bk
 from bot.rendering.messages import Rendered, where
 from bot.rendering.review import review_message
@@ -142,7 +143,10 @@ class ReviewReports:
                 and any(m in d.dedupe_key for m in COMMUNICATION_MARKERS)
             ],
             "rollback": {"who": safe(bk.user(rollback.actor or "")), "at": safe(bk.slack_date(rollback.at)),
-                         "reason": str(rollback.data.get("reason", ""))} if rollback else None,
+                         "reason": str(rollback.data.get("reason", "")),
+                         "plan": _plan_followed(events)} if rollback else None,
+            "risk": {"level": release.plan.risk.value if release.plan.risk else None,
+                     "impact": release.plan.impact},
             "survey": await self._survey(uow, release),
             "lessons": [{"text": str(e.data.get("text", "")), "who": safe(bk.user(e.actor or "")),
                          "at": safe(bk.slack_date(e.at))} for e in events if e.kind is EventKind.LESSONS_LEARNT],
@@ -175,6 +179,16 @@ def _first_by_kind(events: list[EventRecord]) -> dict[EventKind | str, EventReco
     for event in events:
         first.setdefault(event.kind, event)
     return first
+
+
+def _plan_followed(events: list[EventRecord]) -> str:
+    """Whether the rollback went by the rollback plan, as the rollback (or someone after it) said."""
+    said = [str(e.data["plan_followed"]) for e in events
+            if e.kind in (EventKind.ROLLED_BACK, EventKind.ROLLBACK_PLAN_NOTED) and e.data.get("plan_followed")]
+    try:
+        return PlanFollowed(said[-1]).label if said else "not said"
+    except ValueError:
+        return "not said"
 
 
 def _verification(event: EventRecord) -> dict[str, Any]:

@@ -26,7 +26,9 @@ from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateErro
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from bot.release_plan import ReleasePlan
 from bot.rendering import blocks as bk
+from bot.rendering.plan import mrkdwn as plan_mrkdwn
 
 #: The top-level `templates` package, found beside `bot` rather than imported: a folder named
 #: `templates` in the working directory (the models' own, say) must not shadow it.
@@ -93,6 +95,23 @@ class ReleaseView:
     planned_end: datetime
     start: str
     end: str
+    #: The release plan (DESIGN.md §5a): the notes and the rollback plan as mrkdwn the bot
+    #: made from the Markdown typed (escaped first), the risk as `low`/`medium`/`high`;
+    #: "" when not given, so `{% if release.release_notes %}` reads as it should.
+    release_notes: str = ""
+    risk: str = ""
+    impact: str = ""
+    rollback_plan: str = ""
+
+
+def plan_variables(plan: ReleasePlan) -> dict[str, str]:
+    """The plan's template variables: typed Markdown made safe mrkdwn, once, here."""
+    return {
+        "release_notes": Mrkdwn(plan_mrkdwn(plan.release_notes)) if plan.release_notes else "",
+        "risk": plan.risk.value if plan.risk else "",
+        "impact": plan.impact,
+        "rollback_plan": Mrkdwn(plan_mrkdwn(plan.rollback_plan)) if plan.rollback_plan else "",
+    }
 
 
 @dataclass(frozen=True)
@@ -161,8 +180,12 @@ def sample_contexts() -> list[Context]:
         owner=mention("U0SAMPLE"), model="Standard release", model_key="standard",
         components=("payments-api", "ledger-db"), change_ref="CHG-1", planned_start=start,
         planned_end=start + timedelta(hours=1), start=date(start), end=date(start + timedelta(hours=1)),
+        **plan_variables(ReleasePlan.of("**Refunds** in one click: see [the guide](https://example.com/refunds)",
+                                        "medium", "Refunds unavailable for up to 10 minutes",
+                                        "1. Redeploy 2.2\n2. Replay the refund queue")),
     )
-    bare = dataclasses.replace(full, description="", components=(), change_ref="")
+    bare = dataclasses.replace(full, description="", components=(), change_ref="", release_notes="", risk="",
+                               impact="", rollback_plan="")
     event = EventView("rolled_back", mention("U0SAMPLE"), "Errors rose", ("Smoke tests pass",), start)
     push = ModelView("standard", "Standard release", "", "push", "C0SAMPLE")
     pull = dataclasses.replace(push, approach="pull")

@@ -21,6 +21,7 @@ from bot.checklist import Checklist, Entry, Phase, items, phase_for
 from bot.lifecycle import Event, EventKind, Moved, Refused, State
 from bot.outcome import Outcome
 from bot.records import ReleaseRecord, VerificationRecord
+from bot.release_plan import PlanFollowed
 from bot.roles import Roles
 from bot.transitions import FollowerRun, Transitions
 from storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -131,13 +132,17 @@ class VerificationService:
 
         return await self.transitions.run(release_id, decide)
 
-    async def rollback(self, release_id: int, user: str, reason: str) -> Outcome[ReleaseRecord]:
+    async def rollback(self, release_id: int, user: str, reason: str,
+                       plan_followed: PlanFollowed | None = None) -> Outcome[ReleaseRecord]:
+        """Roll back; `plan_followed` says whether the rollback plan was followed (a release
+        without one records that there was none)."""
         who = await self.roles.of(release_id, user)
         if isinstance(who, Refused):
             return Outcome.of(who.refusal)
 
         async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
-            return lifecycle.rollback(release.snapshot, who.actor, reason, now)
+            followed = plan_followed if release.plan.rollback_plan else PlanFollowed.NO_PLAN
+            return lifecycle.rollback(release.snapshot, who.actor, reason, now, followed)
 
         return await self.transitions.run(release_id, decide)
 

@@ -31,6 +31,7 @@ from bot.followers import followers
 from bot.heartbeat import Heartbeat
 from bot.home import HomeService
 from bot.metrics import MetricsService
+from bot.plans import PlanService
 from bot.releases import ReleaseService
 from bot.review import ReviewReports, ReviewService
 from bot.roles import Roles
@@ -145,7 +146,8 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     home = HomeService(uow, catalog, roles, metrics)
     services = Services(releases=releases, approvals=approvals, verification=verification, surveys=surveys,
                         reviews=reviews, catalog=catalog, clock=clock,
-                        communications=CommunicationService(uow, catalog, clock), metrics=metrics, home=home)
+                        communications=CommunicationService(uow, catalog, clock), metrics=metrics, home=home,
+                        plans=PlanService(uow, catalog, transitions, roles))
     dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")

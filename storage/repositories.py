@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,6 +145,12 @@ class ApprovalRepository:
         stmt = insert_ignoring_conflicts(self.session, ApprovalRow, values, ["release_id", "approver"])
         result = await self.session.execute(stmt.returning(ApprovalRow.id))
         return result.scalar_one_or_none() is not None
+
+    async def withdraw(self, release_id: int) -> int:
+        """Withdraw every decision on a release (approvals given for a plan that changed): the
+        approvers may decide again. The events keep who had decided and when."""
+        result = await self.session.execute(delete(ApprovalRow).where(ApprovalRow.release_id == release_id))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def for_release(self, release_id: int) -> list[ApprovalRow]:
         result = await self.session.execute(

@@ -73,6 +73,11 @@ class ReleaseRow(Base):
     planned_end: Mapped[datetime]
     components: Mapped[list[Any]] = mapped_column(JSON, default=list)
     change_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The release plan (DESIGN.md §5a): NULL is "not given"; risk is low, medium or high.
+    release_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    risk: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    impact: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rollback_plan: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The planning modal's view id: a resubmitted or retried modal creates no second release.
     origin_key: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

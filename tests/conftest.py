@@ -144,8 +144,10 @@ def window(days: int = 1, hours: int = 1) -> tuple[datetime, datetime]:
 
 def plan_values(*, model: str = "cab", title: str = "Payments API 2.3", start: datetime | None = None,
                 end: datetime | None = None, components: str = "payments-api\nledger-db",
-                change_ref: str = "CHG-1234", description: str = "New refund flow") -> dict[str, Any]:
-    """What a person typed into the planning modal, as view.state.values."""
+                change_ref: str = "CHG-1234", description: str = "New refund flow", release_notes: str = "",
+                risk: str = "", impact: str = "", rollback_plan: str = "") -> dict[str, Any]:
+    """What a person typed into the planning modal, as view.state.values (an input left empty
+    comes as None, as Slack sends it)."""
     default_start, default_end = window()
     start = start or default_start
     end = end or default_end
@@ -158,8 +160,20 @@ def plan_values(*, model: str = "cab", title: str = "Payments API 2.3", start: d
         "components": {"components": {"type": "plain_text_input", "value": components}},
         "change_ref": {"change_ref": {"type": "plain_text_input", "value": change_ref}},
         "description": {"description": {"type": "plain_text_input", "value": description}},
+        **plan_form(release_notes=release_notes, risk=risk, impact=impact, rollback_plan=rollback_plan),
     }
     return values
+
+
+def plan_form(*, release_notes: str = "", risk: str = "", impact: str = "", rollback_plan: str = "") -> dict[str, Any]:
+    """The release plan's inputs as view.state.values (the planning and the edit form)."""
+    option = {"value": risk, "text": {"type": "plain_text", "text": risk}} if risk else None
+    return {
+        "risk": {"risk": {"type": "static_select", "selected_option": option}},
+        **{name: {name: {"type": "plain_text_input", "value": value or None}}
+           for name, value in (("impact", impact), ("rollback_plan", rollback_plan),
+                               ("release_notes", release_notes))},
+    }
 
 
 async def drive(bot: Releasebot, release_id: int, *states: str, by: str = "UBOB") -> None:

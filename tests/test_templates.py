@@ -16,6 +16,7 @@ from bot.communication_plan import render
 from bot.config import BUNDLED_MODELS
 from bot.lifecycle import Event, EventKind, State
 from bot.records import ReleaseRecord
+from bot.release_plan import ReleasePlan
 from bot.templating import Templates
 from tests.blockkit_lint import lint_message
 from tests.conftest import MODELS
@@ -105,8 +106,10 @@ def test_a_pull_model_without_opt_in_instructions_still_says_people_opt_in(tmp_p
     catalog = Catalog.load(tmp_path)
     model = catalog.get("pull")
     assert model is not None
-    assert "opt in as the release notes describe" in str(render(catalog, record(model_key="pull"), model,
-                                                                   "planned").blocks)
+    without = str(render(catalog, record(model_key="pull"), model, "planned").blocks)
+    assert "Opt in when you are ready" in without and "release notes" not in without
+    noted = record(model_key="pull", plan=ReleasePlan.of("Install 2.3 from Self Service."))
+    assert "opt in as the release notes describe" in str(render(catalog, noted, model, "planned").blocks)
 
 
 def test_dates_are_shown_in_each_readers_time_zone(bundled: Catalog) -> None:
@@ -212,3 +215,39 @@ def test_a_template_failing_at_send_time_falls_back_to_a_plain_message(
     assert message.text == "*REL-7* boom: planned (approved)." and lint_message(
         {"text": message.text, "blocks": message.blocks}) == []
     assert "template planned failed for REL-7" in caplog.text
+
+
+# --- the release plan in the announcements (DESIGN.md §5a) -------------------------------------
+
+NOTES = "**Refunds** in one click. See [the guide](https://wiki.example/refunds) <!channel>"
+
+
+@pytest.mark.parametrize("model_key", ["standard", "phased-pull"])
+@pytest.mark.parametrize("name", ["planned", "upcoming", "released"])
+def test_the_announcements_carry_the_release_notes_when_there_are_some(bundled: Catalog, model_key: str,
+                                                                       name: str) -> None:
+    model = bundled.get(model_key)
+    assert model is not None
+    noted = record(model_key=model_key, plan=ReleasePlan.of(NOTES, "low", "None", "Redeploy"))
+    message = render(bundled, noted, model, name)
+    text = mrkdwn_of({"text": message.text, "blocks": message.blocks})
+    assert "*Release notes*\n*Refunds* in one click. See <https://wiki.example/refunds|the guide>" in text
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    message = render(bundled, record(model_key=model_key), model, name)
+    bare = mrkdwn_of({"text": message.text, "blocks": message.blocks})
+    assert "release notes" not in bare.lower()
+
+
+def test_templates_read_the_plan(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "planned.md.j2").write_text(
+        "{{ ref }} risk {{ release.risk or 'unknown' }} ({{ release.impact }}): {{ release.rollback_plan }}")
+    (tmp_path / "m.yaml").write_text(
+        "key: m\nname: M\napproval: {channel: C01, approvers: [UBOB]}\n"
+        "communications: {channel: C02, plan: [{on: approved, template: planned}]}\n")
+    catalog = Catalog.load(tmp_path)
+    model = catalog.get("m")
+    assert model is not None
+    planned = record(model_key="m", plan=ReleasePlan.of("", "high", "<b>", "**Redeploy** 2.2"))
+    assert render(catalog, planned, model, "planned").text == "REL-7 risk high (&lt;b&gt;): *Redeploy* 2.2"
+    assert render(catalog, record(model_key="m"), model, "planned").text == "REL-7 risk unknown ():"

@@ -34,7 +34,7 @@ async def test_a_release_goes_from_approved_to_released_only_through_the_checkli
         workspace: Workspace, bot: Releasebot, slack: FakeSlack) -> None:
     release_id, card = await approved(workspace, bot)
     await settle(bot)
-    assert [b["text"]["text"] for b in card_now(slack, card).buttons()] == ["Verify", "Change window"]
+    assert [b["text"]["text"] for b in card_now(slack, card).buttons()] == ["Verify", "Change window", "Edit plan"]
     assert "*Pre-execution checks*: 0 of 2 passed" in card_now(slack, card).mrkdwn()
 
     # The owner verifies the components; the procedures are still to verify.
@@ -50,7 +50,8 @@ async def test_a_release_goes_from_approved_to_released_only_through_the_checkli
     await reaches(bot, release_id, "ready")
     await settle(bot)
     assert "*Pre-execution checks*: all 2 passed" in card_now(slack, card).mrkdwn()
-    assert [b["text"]["text"] for b in card_now(slack, card).buttons()] == ["Start", "Verify", "Change window"]
+    assert [b["text"]["text"] for b in card_now(slack, card).buttons()] == [
+        "Start", "Verify", "Change window", "Edit plan"]
 
     await workspace.click("Start", on=card_now(slack, card), by=BOB)
     await reaches(bot, release_id, "executing")
@@ -109,7 +110,7 @@ async def test_a_failed_smoke_test_leads_to_failed_and_a_recorded_rollback(
     assert "execution started by <@UALICE>" in shown
     assert "rolled back by <@UALICE>: Refunds time out; restored 2.2" in shown
     events = [e for e in (await details(bot, release_id)).events if not e.kind.startswith("communication")]
-    assert events[-1].data == {"reason": "Refunds time out; restored 2.2", "from": "failed"}
+    assert events[-1].data == {"reason": "Refunds time out; restored 2.2", "from": "failed", "plan_followed": "no_plan"}
     assert [e.kind for e in events][-3:] == ["verification_recorded", "failed", "rolled_back"]
     assert lint_calls(slack.calls) == []
 
@@ -148,7 +149,7 @@ async def test_a_ready_release_re_verified_as_failed_is_no_longer_ready(workspac
     await verify(workspace, bot, release_id, {SIGNED: ("fail", "Signature expired", "")}, by=CAROL)
     await reaches(bot, release_id, "approved")
     await settle(bot)
-    assert [b["text"]["text"] for b in card_now(slack, card).buttons()] == ["Verify", "Change window"]
+    assert [b["text"]["text"] for b in card_now(slack, card).buttons()] == ["Verify", "Change window", "Edit plan"]
     events = [e for e in (await details(bot, release_id)).events if not e.kind.startswith("communication")]
     assert [(e.kind, e.actor) for e in events][-2:] == [("verification_recorded", CAROL), ("not_ready", CAROL)]
 
@@ -202,7 +203,9 @@ async def test_the_gates_refuse_in_every_wrong_state(workspace: Workspace, bot: 
     for usage in ("verify", "start", "rollback"):
         answer = await workspace.command(usage, by=ALICE)
         assert f"Say which release: `/release {usage} REL-7" in answer.json()["text"]
-    assert "Say why" in (await workspace.command(f"rollback {ref}", by=ALICE)).json()["text"]
+    # Without a reason, rollback opens its form, but only for a release there is something to roll back of.
+    assert "nothing to roll back" in await answer_to(f"rollback {ref}")
+    assert len(slack.calls_to("views.open")) == 1
 
 
 async def test_cancel_refuses_once_execution_started_and_points_to_rollback(
@@ -215,7 +218,7 @@ async def test_cancel_refuses_once_execution_started_and_points_to_rollback(
     assert f"`/release rollback REL-{release_id} REASON…`" in text
     assert "is rolled back" in (await ask(workspace, f"rollback REL-{release_id} Changed my mind", by=BOB)).text
     rolled_back = [e for e in (await details(bot, release_id)).events if e.kind == "rolled_back"]
-    assert rolled_back[-1].data == {"reason": "Changed my mind", "from": "executing"}
+    assert rolled_back[-1].data == {"reason": "Changed my mind", "from": "executing", "plan_followed": "no_plan"}
     answer = await ask(workspace, f"rollback REL-{release_id} again", by=ALICE)
     assert "is rolled back, not executing" in answer.text
 

@@ -55,7 +55,7 @@ async def test_a_model_without_criteria_is_ready_on_approval_and_the_owner_says_
     shown = card_now(slack, card)
     assert "*Pre-execution checks*: none in the *Quick fix* release model, so there is nothing to pass" in \
         shown.mrkdwn()
-    assert [b["text"]["text"] for b in shown.buttons()] == ["Start", "Verify", "Change window"]
+    assert [b["text"]["text"] for b in shown.buttons()] == ["Start", "Verify", "Change window", "Edit plan"]
     ready = (await details(bot, release_id)).events[-1]
     assert (ready.kind, ready.actor, ready.data) == ("ready", None, {
         "reason": "the release model asks for no pre-execution checks"})

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 from bot import actions as ids
 from bot.catalog import ReleaseModel
-from bot.lifecycle import State
-from bot.records import ApprovalRecord, ReleaseRecord
+from bot.lifecycle import EventKind, State
+from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
+from bot.release_plan import describe_changes
 from bot.rendering import blocks as bk
 from bot.rendering.messages import Rendered, components_text, window
+from bot.rendering.plan import CARD, REQUEST, plan_view, read_button
 
 
 def approval_anchor(release_id: int) -> str:
@@ -40,8 +42,11 @@ def approval_status(release: ReleaseRecord, quorum: int, decisions: Sequence[App
 
 
 def approval_request(release: ReleaseRecord, model: ReleaseModel, decisions: Sequence[ApprovalRecord],
-                     cancel_reason: str | None = None) -> Rendered:
+                     cancel_reason: str | None = None, history: Sequence[EventRecord] = ()) -> Rendered:
+    """The request approvers decide on: the window, the components, and the plan (risk and
+    impact, rollback plan, release notes), with what changed after approvals were given."""
     policy = model.approval
+    plan = plan_view(release.plan, REQUEST, always_notes=True)
     fields = [
         f"*Release model*\n{bk.escape(model.name)}",
         f"*Planned window*\n{window(release)}",
@@ -50,6 +55,7 @@ def approval_request(release: ReleaseRecord, model: ReleaseModel, decisions: Seq
     ]
     if release.change_ref:
         fields.append(f"*Change record*\n{bk.escape(release.change_ref)}")
+    fields.append(plan.risk_field)
     status = approval_status(release, policy.quorum, decisions, cancel_reason)
     blocks: list[bk.Block] = [
         bk.header(f"Approval requested: {release.ref} · {release.title}"),
@@ -57,19 +63,52 @@ def approval_request(release: ReleaseRecord, model: ReleaseModel, decisions: Seq
     ]
     if release.description:
         blocks.append(bk.section(bk.escape(bk.truncate(release.description, 1500))))
+    blocks += plan.sections
     blocks.append(bk.section(status))
+    changes = plan_change_lines(release, decisions, history)
+    if changes:
+        blocks.append(bk.section("\n".join(changes)))
+    buttons: list[bk.Block] = []
     if release.state is State.AWAITING_APPROVAL:
         value = str(release.id)
-        blocks.append(bk.actions(
-            bk.button("Approve", ids.APPROVE, value, style="primary"),
-            bk.button("Reject", ids.REJECT, value, style="danger"),
-            block_id=f"approval:{release.id}",
-        ))
+        buttons += [bk.button("Approve", ids.APPROVE, value, style="primary"),
+                    bk.button("Reject", ids.REJECT, value, style="danger")]
+    if plan.truncated:
+        buttons.append(read_button(release.id))
+    if buttons:
+        blocks.append(bk.actions(*buttons, block_id=f"approval:{release.id}"))
     approvers = ", ".join(f"<!subteam^{a}>" if a.startswith("S") else bk.user(a) for a in policy.approvers)
     separation = "" if policy.self_approval else " · the requester cannot approve"
-    blocks.append(bk.context(f"Approvers: {approvers} · quorum {policy.quorum}{separation}"))
+    again = " · a changed plan needs approval again" if policy.reapprove_on_change else ""
+    blocks.append(bk.context(f"Approvers: {approvers} · quorum {policy.quorum}{separation}{again}"))
     text = f"Approval requested for {release.ref} {bk.escape(release.title)}: {status}"
+    if changes:
+        text += " · the plan changed after approval"
     return Rendered(bk.message_text(text), bk.cap(blocks))
+
+
+def plan_change_lines(release: ReleaseRecord, decisions: Sequence[ApprovalRecord],
+                      history: Sequence[EventRecord]) -> list[str]:
+    """What approvers must know about the plan changing under their decisions: approvals
+    given before a change ("changed after your approval"), or withdrawn because of one."""
+    changes = [e for e in history if e.kind is EventKind.PLAN_CHANGED]
+    lines: list[str] = []
+    approvals = [d for d in decisions if d.approved]
+    if changes and approvals:
+        earlier = [d for d in approvals if d.at < changes[-1].at]
+        if earlier:
+            since = [e for e in changes if e.at > min(d.at for d in earlier)]
+            fields = list(dict.fromkeys(f for e in since for f in e.data.get("changed") or []))
+            who = bk.user(changes[-1].actor) if changes[-1].actor else "releasebot"
+            lines.append(f":pencil2: *Changed after your approval*, {_names(earlier)}: {who} edited the "
+                         f"{bk.escape(describe_changes(fields) or 'plan')} {bk.slack_date(changes[-1].at)}.")
+    resets = [e for e in history if e.kind is EventKind.APPROVALS_RESET]
+    if resets and release.state is State.AWAITING_APPROVAL:
+        reset = resets[-1]
+        withdrawn = ", ".join(bk.user(str(a)) for a in reset.data.get("approvers") or [])
+        lines.append(f":leftwards_arrow_with_hook: The plan changed {bk.slack_date(reset.at)} after approval, so the "
+                     f"approval of {withdrawn} was withdrawn: approvers, please decide again on the plan as it now is.")
+    return lines
 
 
 def owner_notice(release: ReleaseRecord, decisions: Sequence[ApprovalRecord]) -> Rendered:
@@ -93,3 +132,20 @@ def approval_reminder(release: ReleaseRecord, model: ReleaseModel, waiting: str)
     context = f"Planned window: {window(release)} · requested by {bk.user(release.owner)}"
     blocks = [bk.section(text), bk.context(context)]
     return Rendered(bk.message_text(text), blocks)
+
+
+def plan_changed_notice(release: ReleaseRecord, channel: str, changed: Sequence[str], by: str,
+                        withdrawn: bool) -> Rendered:
+    """The direct message to an approver whose approval predates a change of the plan."""
+    what = describe_changes(changed) or "plan"
+    head = (f":pencil2: The plan of {release.ref} *{bk.escape(bk.truncate(release.title, 200))}* changed after "
+            f"your approval: {bk.user(by)} edited the {what}.")
+    if withdrawn:
+        tail = (f"Its release model asks for approval again when the plan changes, so your approval was "
+                f"withdrawn: decide again on the request in <#{channel}>.")
+    else:
+        tail = f"Your approval stands; the request in <#{channel}> shows the plan as it now is."
+    view = plan_view(release.plan, CARD)
+    blocks = [bk.section(f"{head}\n{tail}"), bk.fields_section([view.risk_field]), *view.sections[:1],
+              bk.actions(read_button(release.id), block_id=f"plan-changed:{release.id}")]
+    return Rendered(bk.message_text(f"The plan of {release.ref} changed after your approval"), blocks)

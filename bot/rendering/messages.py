@@ -6,15 +6,18 @@ mrkdwn. Dates go out as Slack date tokens so each reader sees their own time zon
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot import actions as ids
 from bot.catalog import Catalog, ReleaseModel
 from bot.lifecycle import BEFORE_EXECUTION, EventKind, State
 from bot.records import EventRecord, ReleaseDetails, ReleaseRecord, VerificationRecord
+from bot.release_plan import PlanFollowed, describe_changes
 from bot.rendering import blocks as bk
+from bot.rendering import plan
 from bot.rendering.verification import outcome_lines, progress_lines
 
 
@@ -59,8 +62,10 @@ def components_text(components: Sequence[str], limit: int = 20) -> str:
 
 
 def release_card(release: ReleaseRecord, model: ReleaseModel | None,
-                 verifications: Sequence[VerificationRecord] = ()) -> Rendered:
-    """The one message per release that shows where it stands, updated in place."""
+                 verifications: Sequence[VerificationRecord] = (), limits: plan.Limits = plan.CARD) -> Rendered:
+    """The one message per release that shows where it stands, updated in place; `limits`
+    say how much of the release plan it shows before *Read the plan*."""
+    shown = plan.plan_view(release.plan, limits)
     model_name = bk.escape(model.name) if model else f"`{release.model_key}` (no longer in the catalog)"
     fields = [
         f"*State*\n{state_badge(release.state)}",
@@ -71,13 +76,17 @@ def release_card(release: ReleaseRecord, model: ReleaseModel | None,
     ]
     if release.change_ref:
         fields.append(f"*Change record*\n{bk.escape(release.change_ref)}")
+    fields.append(shown.risk_field)
     blocks = [bk.header(f"{release.ref} · {release.title}"), bk.fields_section(fields)]
     if release.description:
         blocks.append(bk.section(bk.escape(release.description)))
+    blocks += shown.sections
     progress = progress_lines(release, model, verifications)
     if progress:
         blocks.append(bk.section("\n".join(progress)))
     buttons = card_buttons(release)
+    if shown.truncated:
+        buttons.append(plan.read_button(release.id))
     if buttons:
         blocks.append(bk.actions(*buttons, block_id=f"card:{release.id}"))
     blocks.append(bk.context(f"{release.ref} · `/release show {release.ref}` for the full record"))
@@ -97,6 +106,7 @@ def card_buttons(release: ReleaseRecord) -> list[bk.Block]:
         buttons = [bk.button("Verify", ids.VERIFY, value, style="primary")]
     if release.state in BEFORE_EXECUTION:
         buttons.append(bk.button("Change window", ids.CHANGE_WINDOW, value))
+        buttons.append(bk.button("Edit plan", ids.PLAN_EDIT, value))
     return buttons
 
 
@@ -108,7 +118,8 @@ HELP = """*releasebot*: release management from release models.
 • `/release submit REL-n`: ask the approvers for approval
 • `/release verify REL-n`: record verification outcomes
 • `/release start REL-n`: start execution when the release is ready
-• `/release rollback REL-n REASON…` · `/release cancel REL-n REASON…`
+• `/release plan REL-n`: edit (or read) its release notes, risk and impact, and rollback plan
+• `/release rollback REL-n [REASON…]` (without a reason: the rollback form) · `/release cancel REL-n REASON…`
 • `/release schedule [DAYS]`: upcoming releases and clashes
 • `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n` · `/release close REL-n`
 • `/release metrics [30d] [MODEL]`: the key metrics"""
@@ -216,16 +227,46 @@ def describe_event(event: EventRecord) -> str:
         case EventKind.COMMUNICATIONS_WITHDRAWN:
             names = ", ".join(f"“{bk.escape(str(t))}”" for t in data.get("templates") or [])
             return f"{data.get('count')} scheduled message(s) withdrawn ({names}){reason}"
-        case EventKind.CANCELLED | EventKind.ROLLED_BACK:
-            return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
+        case EventKind.ROLLED_BACK:
+            return f"rolled back by {who}{reason}{_plan_followed(data)}"
+        case EventKind.CANCELLED:
+            return f"cancelled by {who}{reason}"
+        case EventKind.PLAN_CHANGED:
+            fields = describe_changes(str(f) for f in data.get("changed") or [])
+            return f"{fields or 'plan'} edited by {who}{_risk_move(data)}"
+        case EventKind.APPROVALS_RESET:
+            withdrawn = ", ".join(bk.user(str(a)) for a in data.get("approvers") or [])
+            return (f"approvals of {withdrawn} withdrawn: the release plan changed after approval"
+                    + (" (back to awaiting approval)" if data.get("from") in ("approved", "ready") else ""))
+        case EventKind.ROLLBACK_PLAN_NOTED:
+            return f"rollback{_plan_followed(data)} (said by {who})"
         case _:
             return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
 
 
+def _plan_followed(data: Mapping[str, Any]) -> str:
+    try:
+        followed = PlanFollowed(str(data.get("plan_followed")))
+    except ValueError:
+        return ""
+    if followed is PlanFollowed.NO_PLAN:
+        return " · there was no rollback plan"
+    return f" · rollback plan {followed.label}"
+
+
+def _risk_move(data: Mapping[str, Any]) -> str:
+    before, after = (data.get("from") or {}).get("risk"), (data.get("to") or {}).get("risk")
+    if before == after or "risk" not in (data.get("changed") or []):
+        return ""
+    return f" (risk {bk.escape(str(before or 'not assessed'))} → {bk.escape(str(after or 'not assessed'))})"
+
+
 def release_record(details: ReleaseDetails, model: ReleaseModel | None, max_events: int = 60) -> Rendered:
     """The release record for `/release show`: the card, then its history."""
-    card = release_card(details.release, model, details.verifications)
+    card = release_card(details.release, model, details.verifications, limits=plan.RECORD)
     blocks = [block for block in card.blocks if block["type"] != "actions"][:-1]
+    if plan.plan_view(details.release.plan, plan.RECORD).truncated:
+        blocks.append(bk.actions(plan.read_button(details.release.id), block_id=f"record:{details.release.id}"))
     events = details.events
     lines = [f"{bk.slack_date(e.at)} · {describe_event(e)}" for e in events[-max_events:]]
     if len(events) > max_events:

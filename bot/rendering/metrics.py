@@ -12,6 +12,7 @@ from bot.catalog import Catalog
 from bot.metrics import KeyMetrics
 from bot.rendering import blocks as bk
 from bot.rendering.messages import Rendered
+from bot.rendering.plan import RISK_EMOJI
 
 NONE = "—"
 
@@ -109,8 +110,27 @@ def metrics_blocks(m: KeyMetrics, catalog: Catalog | None = None) -> list[bk.Blo
     return [bk.header(title(m, catalog)), bk.fields_section(metrics_fields(m)), bk.context(footer(m))]
 
 
+def risk_lines(m: KeyMetrics) -> list[str]:
+    """Outcomes per risk level of the release plan: does "low risk" really fail less?"""
+    lines = []
+    for r in m.by_risk:
+        level = f"{RISK_EMOJI[r.risk]} *{r.risk.label}*" if r.risk else "*Not assessed*"
+        if r.executed:
+            figures = (f"success {percent(r.success_rate)} {_of(r.released, r.executed)} · "
+                       f"rollback {percent(r.rollback_rate)} {_of(r.rolled_back, r.executed)} · "
+                       f"failure {percent(r.failure_rate)} {_of(r.failed, r.executed)}")
+        else:
+            figures = f"{NONE} none executed yet"
+        lines.append(f"{level}: {r.created} planned · {figures}")
+    return lines
+
+
 def metrics_message(m: KeyMetrics, catalog: Catalog | None = None) -> Rendered:
     """The ephemeral answer to `/release metrics`."""
     summary = (f"{title(m, catalog)}: {m.created} releases planned, success rate {percent(m.success_rate)}, "
                f"backlog {m.backlog}.")
-    return Rendered(bk.message_text(summary), bk.cap(metrics_blocks(m, catalog)))
+    blocks = metrics_blocks(m, catalog)
+    if m.by_risk:
+        blocks.insert(-1, bk.section("*By risk* (the rates divide by the releases executed)\n"
+                                     + "\n".join(risk_lines(m))))
+    return Rendered(bk.message_text(summary), bk.cap(blocks))

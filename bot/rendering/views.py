@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from bot import actions as ids
 from bot.catalog import Catalog
 from bot.records import ReleaseRecord
+from bot.release_plan import IMPACT_LIMIT, ReleasePlan
 from bot.rendering import blocks as bk
 
 
@@ -58,11 +60,124 @@ def plan_modal(catalog: Catalog, channel_id: str, now: datetime, model_key: str 
         _input(ids.FIELD_DESCRIPTION, "Description", _text("What changes, and why", multiline=True),
                optional=True),
     ]
+    model = catalog.get(model_key) if model_key else None
+    blocks += plan_inputs(ReleasePlan(), model.plan.require if model else (), model.name if model else "")
     return {
         "type": "modal", "callback_id": ids.PLAN_VIEW,
         "title": bk.plain("Plan a release", bk.MODAL_TITLE),
         "submit": bk.plain("Plan release", 24), "close": bk.plain("Cancel", 24),
         "private_metadata": json.dumps({"channel_id": channel_id}),
+        "blocks": blocks,
+    }
+
+
+#: What a Slack text input holds (`max_length` may not exceed it).
+INPUT_LIMIT = 3000
+_RISK_OPTIONS = [("low", ":large_green_circle: Low"), ("medium", ":large_yellow_circle: Medium"),
+                 ("high", ":red_circle: High")]
+NOT_ASSESSED = "none"
+
+
+def plan_inputs(plan: ReleasePlan, require: Iterable[str] = (), model_name: str = "",
+                long: Iterable[str] = (), clearable: bool = False) -> list[bk.Block]:
+    """The release plan's inputs, for the planning form and the edit form (DESIGN.md §5a).
+
+    Every input is optional for Slack: a part the release model requires is refused in the
+    submission's ack, field by field, so the form can say which model requires it. `long`
+    are fields whose text is longer than a Slack input holds: left empty, they keep it.
+    """
+    wanted, long = set(require), set(long)
+
+    def hint(name: str, text: str) -> str:
+        if name in long:
+            size = len(plan.value(name))
+            return (f"The current text is {size:,} characters, more than this form holds: leave this empty to "
+                    "keep it (Read the plan shows it), or type here to replace it.")
+        needed = f" Required by the release model {model_name}." if name in wanted and model_name else ""
+        return text + needed
+
+    def initial(name: str) -> str:
+        return "" if name in long else plan.value(name)
+
+    options = [_option(value, text) for value, text in _RISK_OPTIONS]
+    if clearable and "risk" not in wanted:
+        options.append(_option(NOT_ASSESSED, "Not assessed"))
+    risk_select: bk.Block = {"type": "static_select", "options": options,
+                             "placeholder": bk.plain("How likely and how bad is a failure?", 150)}
+    if plan.risk is not None:
+        risk_select["initial_option"] = next(o for o in options if o["value"] == plan.risk.value)
+    elif clearable and "risk" not in wanted:
+        risk_select["initial_option"] = options[-1]
+    return [
+        _input(ids.FIELD_RISK, "Risk", risk_select, optional=True,
+               hint=hint("risk", "Low, medium or high: what the approvers weigh, with the impact below.")),
+        _input(ids.FIELD_IMPACT, "Impact", _text("e.g. Checkout unavailable for up to 10 minutes",
+                                                 initial=initial("impact"), max_length=IMPACT_LIMIT),
+               optional=True, hint=hint("impact", "One line: who or what is hit if it goes wrong.")),
+        _input(ids.FIELD_ROLLBACK_PLAN, "Rollback plan",
+               _text("How to back out: the steps, who does them, how long it takes", multiline=True,
+                     initial=initial("rollback_plan"), max_length=INPUT_LIMIT),
+               optional=True, hint=hint("rollback_plan", "Shown to the approvers before they decide.")),
+        _input(ids.FIELD_RELEASE_NOTES, "Release notes",
+               _text("What changes for users, in Markdown, or a link to the notes", multiline=True,
+                     initial=initial("release_notes"), max_length=INPUT_LIMIT),
+               optional=True, hint=hint("release_notes", "The announcements carry them to the audience.")),
+    ]
+
+
+def edit_plan_modal(release: ReleaseRecord, require: Iterable[str] = (), model_name: str = "") -> bk.Block:
+    """Edit a release's plan: the current one prefilled. Texts longer than an input holds
+    are not prefilled (they would be cut); left empty, they are kept."""
+    long = [name for name in ("impact", "rollback_plan", "release_notes")
+            if len(release.plan.value(name)) > (IMPACT_LIMIT if name == "impact" else INPUT_LIMIT)]
+    blocks = [
+        bk.section(f"*{bk.escape(bk.truncate(release.title, 200))}* ({release.ref}) is {release.state.label}. "
+                   "The approvers see the plan on the approval request; an edit after their approval is "
+                   "shown there, and they are told."),
+        *plan_inputs(release.plan, require, model_name, long, clearable=True),
+    ]
+    return {
+        "type": "modal", "callback_id": ids.PLAN_EDIT_VIEW,
+        "title": bk.plain(f"Plan of {release.ref}", bk.MODAL_TITLE),
+        "submit": bk.plain("Save plan", 24), "close": bk.plain("Cancel", 24),
+        "private_metadata": json.dumps({"release_id": release.id, "channel_id": release.channel_id,
+                                        "long": long, "require": sorted(set(require)),
+                                        "model_name": model_name[:150]}),
+        "blocks": blocks,
+    }
+
+
+_FOLLOWED = [("followed", "Yes, as written"), ("partly", "Partly"), ("not_followed", "No, we did something else")]
+
+
+def followed_options() -> list[tuple[str, str]]:
+    """(value, label) of "was the rollback plan followed?", for the form and the buttons."""
+    return list(_FOLLOWED)
+
+
+def rollback_modal(release: ReleaseRecord, channel_id: str) -> bk.Block:
+    """The rollback form: why, and (when the release has one) whether its rollback plan was followed."""
+    blocks: list[bk.Block] = [
+        bk.section(f"*{bk.escape(bk.truncate(release.title, 200))}* ({release.ref}) is {release.state.label}. "
+                   "Rolling it back is recorded with your reason, and announced."),
+        _input(ids.FIELD_REASON, "Why roll back?", _text("e.g. refunds time out; restored 2.2", multiline=True,
+                                                       max_length=2000)),
+    ]
+    if release.plan.rollback_plan:
+        blocks.append({
+            "type": "input", "block_id": ids.FIELD_PLAN_FOLLOWED,
+            "label": bk.plain("Did you follow the rollback plan?", 2000),
+            "element": {"type": "radio_buttons", "action_id": ids.FIELD_PLAN_FOLLOWED,
+                        "options": [_option(v, t) for v, t in _FOLLOWED]},
+            "hint": bk.plain("The release review says so; it tells whether the plans are worth writing.", 2000),
+        })
+    else:
+        blocks.append(bk.context(f"{release.ref} has no rollback plan; the record will say so."))
+    return {
+        "type": "modal", "callback_id": ids.ROLLBACK_VIEW,
+        "title": bk.plain(f"Roll back {release.ref}", bk.MODAL_TITLE),
+        "submit": bk.plain("Roll back", 24), "close": bk.plain("Cancel", 24),
+        "private_metadata": json.dumps({"release_id": release.id, "channel_id": channel_id}),
         "blocks": blocks,
     }
 

@@ -15,13 +15,15 @@ def register(bolt: AsyncApp, services: Services) -> None:
         communications,
         events,
         home,
+        plan,
         planning,
         review,
+        rollback,
         surveys,
         verification,
         window,
     )
 
     for module in (commands, planning, approvals, verification, surveys, review, window, communications, home,
-                   events):
+                   events, plan, rollback):
         module.register(bolt, services)

@@ -17,7 +17,8 @@ from bot.records import parse_ref
 from bot.rendering import messages
 from bot.rendering.metrics import metrics_message
 from bot.rendering.views import plan_modal
-from handlers.slack import communications
+from handlers.slack import communications, plan
+from handlers.slack import rollback as rollback_form
 from handlers.slack.arguments import parse_request
 from handlers.slack.common import Invocation, Subcommand, answer, guarded, refuse
 from handlers.slack.verification import open_checklist
@@ -98,7 +99,7 @@ async def metrics(inv: Invocation, services: Services) -> None:
     await inv.ack()
 
     async def work() -> None:
-        figures = await services.metrics.key_metrics(request.days, request.model_key)
+        figures = await services.metrics.key_metrics(request.days, request.model_key, by_risk=True)
         await answer(inv.respond, metrics_message(figures, services.catalog))
 
     await guarded("/release metrics", inv.respond, work, user=inv.user)
@@ -160,9 +161,20 @@ start = _on_release("/release start REL-7")(_acting(
     "/release start", lambda inv, s, rid: s.verification.start(rid, inv.user),
     lambda rid, _: f"REL-{rid} is executing. When it is done, record the release checks: `/release verify REL-{rid}`."))
 
-rollback = _on_release("/release rollback REL-7 REASON…", needs_reason=True)(_acting(
-    "/release rollback", lambda inv, s, rid: s.verification.rollback(rid, inv.user, _reason(inv)),
-    lambda rid, _: f"REL-{rid} is rolled back: the reason is recorded."))
+
+
+@_on_release("/release rollback REL-7 [REASON…]")
+async def rollback(inv: Invocation, services: Services, release_id: int) -> None:
+    """With a reason, at once (then: was the rollback plan followed?); without, the form."""
+    reason = _reason(inv)
+    if not reason.strip():
+        await rollback_form.open_form(inv, services, release_id)
+        return
+    await inv.ack()
+    await guarded("/release rollback", inv.respond,
+                  lambda: rollback_form.rolled_back(inv, services, release_id, reason),
+                  user=inv.user, release=f"REL-{release_id}")
+
 
 survey = _on_release("/release survey REL-7")(_acting(
     "/release survey", lambda inv, s, rid: s.surveys.send(rid, by=inv.user),
@@ -206,6 +218,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "close": close,
     "schedule": communications.schedule,
     "announce": communications.announce,
+    "plan": plan.command,
 }
 
 

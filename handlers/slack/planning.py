@@ -14,6 +14,7 @@ from bot import actions as ids
 from bot.context import Services
 from bot.releases import PlanDraft
 from handlers.slack.common import guarded
+from handlers.slack.plan import submitted_plan
 
 
 def _value(values: dict[str, Any], block_id: str) -> dict[str, Any]:
@@ -35,6 +36,7 @@ def parse_plan(view: dict[str, Any], user_id: str) -> PlanDraft:
     values = view.get("state", {}).get("values", {})
     metadata = json.loads(view.get("private_metadata") or "{}")
     model = _value(values, ids.FIELD_MODEL).get("selected_option") or {}
+    plan, risk = submitted_plan(values)
     return PlanDraft(
         model_key=str(model.get("value", "")),
         title=str(_value(values, ids.FIELD_TITLE).get("value") or ""),
@@ -45,6 +47,7 @@ def parse_plan(view: dict[str, Any], user_id: str) -> PlanDraft:
         description=str(_value(values, ids.FIELD_DESCRIPTION).get("value") or ""),
         owner=user_id,
         channel_id=str(metadata.get("channel_id") or user_id),
+        plan=plan, risk_given=risk,
     )
 
 

@@ -10,6 +10,7 @@ from bot.clock import Clock
 from bot.communications import CommunicationService
 from bot.home import HomeService
 from bot.metrics import MetricsService
+from bot.model_versions import ModelVersions
 from bot.releases import ReleaseService
 from bot.review import ReviewService
 from bot.surveys import SurveyService
@@ -28,3 +29,4 @@ class Services:
     metrics: MetricsService
     home: HomeService
     communications: CommunicationService
+    versions: ModelVersions

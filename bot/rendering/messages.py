@@ -61,7 +61,8 @@ def components_text(components: Sequence[str], limit: int = 20) -> str:
 def release_card(release: ReleaseRecord, model: ReleaseModel | None,
                  verifications: Sequence[VerificationRecord] = ()) -> Rendered:
     """The one message per release that shows where it stands, updated in place."""
-    model_name = bk.escape(model.name) if model else f"`{release.model_key}` (no longer in the catalog)"
+    model_name = (f"{bk.escape(model.name)} · `{release.model_ref}`" if model
+                  else f"`{release.model_ref}` (its version cannot be read)")
     fields = [
         f"*State*\n{state_badge(release.state)}",
         f"*Release model*\n{model_name}",
@@ -111,6 +112,7 @@ HELP = """*releasebot*: release management from release models.
 • `/release rollback REL-n REASON…` · `/release cancel REL-n REASON…`
 • `/release schedule [DAYS]`: upcoming releases and clashes
 • `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n` · `/release close REL-n`
+• `/release owner REL-n @person`: hand a release over
 • `/release metrics [30d] [MODEL]`: the key metrics"""
 
 
@@ -176,7 +178,10 @@ def describe_event(event: EventRecord) -> str:
     reason = f": {bk.escape(str(data['reason']))}" if data.get("reason") else ""
     match event.kind:
         case EventKind.PLANNED:
-            return f"planned by {who}"
+            version = f" with release model `{data['model']}@{data['version']}`" if data.get("version") else ""
+            return f"planned by {who}{version}"
+        case EventKind.OWNER_CHANGED:
+            return f"handed over by {who} from {bk.user(str(data.get('from')))} to {bk.user(str(data.get('to')))}"
         case EventKind.SUBMITTED:
             return f"submitted for approval by {who}"
         case EventKind.APPROVAL_RECORDED:

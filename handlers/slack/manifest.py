@@ -22,7 +22,8 @@ def manifest(base_url: str, socket_mode: bool) -> dict[str, Any]:
         "command": "/release",
         "description": "Plan, approve and follow releases",
         "usage_hint": "help | new [MODEL] [TITLE] | list | show | submit | verify | start | metrics …",
-        "should_escape": False,
+        # People named in a command (`/release owner REL-7 @dave`) arrive as `<@U…|dave>`.
+        "should_escape": True,
     }
     settings: dict[str, Any] = {
         "interactivity": {"is_enabled": True},

@@ -167,3 +167,43 @@ async def test_models_check_shows_what_serve_would_announce(
 
 async def _approvals(bot: Releasebot, release_id: int, count: int) -> bool:
     return len((await details(bot, release_id)).approvals) == count
+
+
+async def test_releases_planned_before_versions_get_their_models_version_at_start(
+        settings: Settings, folder: Path, slack: FakeSlack, clock: MovableClock) -> None:
+    from sqlalchemy import update
+
+    from storage.tables import ReleaseRow
+
+    async with serving(settings, folder, slack, clock) as (bot, workspace):
+        release_id, _ = await plan_release(workspace)
+        async with bot.services.releases.uow() as uow:  # as a release of before migration 0007
+            await uow.session.execute(update(ReleaseRow).values(model_version=None))
+            await uow.commit()
+        await settle(bot)
+    async with serving(settings, folder, slack, clock) as (bot, _):
+        release = await bot.services.releases.get(release_id)
+        assert release is not None and release.model_version == version_of((folder / "cab.yaml").read_bytes())
+
+
+def test_what_changed_is_said_line_by_line_naming_people_by_id() -> None:
+    from bot.model_changes import changes
+    from bot.rendering.models import version_notice
+
+    catalog = Catalog.load(MODELS)
+    old = catalog.get("cab")
+    assert old is not None
+    new = old.model_copy(update={
+        "approval": old.approval.model_copy(update={"approvers": ["UBOB", "UERIN"], "quorum": 1}),
+        "verification": old.verification.model_copy(update={"components": ["SBOM published"]}),
+        "survey": None,
+    })
+    lines = [str(line) for line in changes(old, new)]
+    assert lines == [
+        "approvers added: UERIN", "approvers removed: SCAB", "quorum: 2 → 1",
+        "components criteria added: SBOM published", "components criteria removed: Build artefacts signed",
+        "survey: removed",
+    ]
+    assert changes(old, old) == []
+    notice = version_notice("cab", old.name, "aaaaaaaa", "bbbbbbbb", changes(old, new))
+    assert "<@UERIN>" in str(notice.blocks) and "<!subteam^SCAB>" in str(notice.blocks)

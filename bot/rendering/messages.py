@@ -124,10 +124,14 @@ def models_list(catalog: Catalog) -> Rendered:
     blocks: list[bk.Block] = [bk.header("Release models")]
     for model in catalog:
         approvers = ", ".join(_mention(a) for a in model.approval.approvers)
+        version = catalog.version(model.key)
+        planners = ", ".join(_mention(p) for p in model.planners) if model.planners is not None else ""
         lines = [
-            f"*{bk.escape(model.name)}* · `{model.key}` · {model.approach.value}",
+            f"*{bk.escape(model.name)}* · `{model.key}`{f' (version `{version}`)' if version else ''} · "
+            f"{model.approach.value}",
             bk.escape(model.description) if model.description else "",
             f"Approvers: {approvers} · quorum {model.approval.quorum}",
+            f"Planned by: {planners}" if planners else "",
             f"Plan one: `/release new {model.key} TITLE…`",
         ]
         blocks.append(bk.section("\n".join(line for line in lines if line)))

@@ -34,6 +34,7 @@ from bot.clock import utcnow
 from bot.config import BUNDLED_MODELS
 from bot.home import HomeService
 from bot.metrics import MetricsService
+from bot.model_versions import ModelVersions
 from bot.releases import ReleaseService
 from bot.roles import Roles
 from bot.transitions import Transitions
@@ -244,9 +245,11 @@ async def main(argv: list[str] | None = None) -> int:
     catalog = Catalog.load(BUNDLED_MODELS)
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
     transitions = Transitions(uow, utcnow)
-    releases = ReleaseService(uow, catalog, utcnow, transitions, ReleaseCards(catalog))
+    versions = ModelVersions(uow, catalog, utcnow)
+    roles = Roles(uow, versions, StaticDirectory())
+    releases = ReleaseService(uow, catalog, utcnow, transitions, ReleaseCards(versions), versions, roles)
     metrics = MetricsService(uow, catalog)
-    home = HomeService(uow, catalog, Roles(uow, catalog, StaticDirectory()), metrics)
+    home = HomeService(uow, catalog, roles, metrics)
     async with engine.connect() as conn:
         some = (await conn.execute(select(func.max(ReleaseRow.id)))).scalar_one() // 2
     figures = await metrics.key_metrics(30)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot import lifecycle
-from bot.catalog import Catalog, ReleaseModel, format_duration
+from bot.catalog import ReleaseModel, format_duration
 from bot.clock import Clock
 from bot.lifecycle import Event, EventKind, Refused, State
+from bot.model_versions import ModelVersions
 from bot.outbox import Message
 from bot.outcome import Outcome
 from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
@@ -32,10 +33,10 @@ DECISIONS = frozenset({EventKind.APPROVED, EventKind.REJECTED})
 
 
 class ApprovalService:
-    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock, transitions: Transitions,
+    def __init__(self, uow: UnitOfWorkFactory, versions: ModelVersions, clock: Clock, transitions: Transitions,
                  roles: Roles):
         self.uow = uow
-        self.catalog = catalog
+        self.versions = versions
         self.clock = clock
         self.transitions = transitions
         self.roles = roles
@@ -89,19 +90,19 @@ class ApprovalService:
     async def remind(self) -> None:
         """Scheduled: nudge approvers who have not answered, once per `remind_every` waited."""
         now = self.clock()
-        for model in self.catalog:
-            every = model.approval.remind_every
-            if every is None:
+        async with self.uow(read_only=True) as uow:
+            waiting = await uow.approvals.awaiting_since(None)
+            releases = {r.id: ReleaseRecord.from_row(r) for r in await uow.releases.by_ids([i for i, _ in waiting])}
+        for release_id, submitted_at in waiting:
+            release = releases.get(release_id)
+            # The release's own version says whether and how often its approvers are nudged.
+            model = await self.versions.for_release(release) if release else None
+            every = model.approval.remind_every if model else None
+            if model is None or every is None:
                 continue
-            async with self.uow(read_only=True) as uow:
-                waiting = await uow.approvals.awaiting_since(model.key)
-            if not waiting:
-                continue
-            approvers = await self.approvers(model)
-            for release_id, submitted_at in waiting:
-                turn = int((now - submitted_at) / every)
-                if turn >= 1:
-                    await self._nudge(release_id, model, approvers, turn, now)
+            turn = int((now - submitted_at) / every)
+            if turn >= 1:
+                await self._nudge(release_id, model, await self.approvers(model), turn, now)
 
     async def _nudge(self, release_id: int, model: ReleaseModel, approvers: frozenset[str], turn: int,
                      now: datetime) -> None:
@@ -134,12 +135,12 @@ async def _record(uow: UnitOfWork, release: ReleaseRecord, decision: lifecycle.D
 class ApprovalRequests:
     """Followers: the approval request in the model's approval channel, and the owner's notice."""
 
-    def __init__(self, catalog: Catalog):
-        self.catalog = catalog
+    def __init__(self, versions: ModelVersions):
+        self.versions = versions
 
     async def follow(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
         """Post the approval request on submission; keep it current as decisions arrive."""
-        model = self.catalog.get(release.model_key)
+        model = await self.versions.for_release(release, uow)
         if model is None:
             return
         if event.kind is EventKind.SUBMITTED:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.catalog import Catalog
 from bot.lifecycle import Event
+from bot.model_versions import ModelVersions
 from bot.outbox import Message, card_anchor
 from bot.records import ReleaseRecord, VerificationRecord
 from bot.rendering.messages import release_card
@@ -14,12 +14,12 @@ from storage.uow import UnitOfWork
 
 
 class ReleaseCards:
-    def __init__(self, catalog: Catalog):
-        self.catalog = catalog
+    def __init__(self, versions: ModelVersions):
+        self.versions = versions
 
     async def post(self, uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> None:
         await Message.post(
-            channel=release.channel_id, rendered=release_card(release, self.catalog.get(release.model_key)),
+            channel=release.channel_id, rendered=release_card(release, await self.versions.for_release(release, uow)),
             anchor=card_anchor(release.id), dedupe_key=f"{release.ref}:card:post", release_id=release.id,
             notify_user=release.owner,
         ).enqueue(uow, now)
@@ -29,7 +29,7 @@ class ReleaseCards:
         verifications = [VerificationRecord.from_row(v) for v in await uow.verifications.for_release(release.id)]
         await Message.update(
             channel=release.channel_id,
-            rendered=release_card(release, self.catalog.get(release.model_key), verifications),
+            rendered=release_card(release, await self.versions.for_release(release, uow), verifications),
             anchor=card_anchor(release.id), dedupe_key=f"{release.ref}:card:v{release.version}",
             release_id=release.id, notify_user=release.owner,
         ).enqueue(uow, now)

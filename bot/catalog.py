@@ -7,6 +7,7 @@ and report every problem with its file and field.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -158,6 +159,8 @@ class ReleaseModel(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=150)]
     description: str = ""
     approach: Approach = Approach.PUSH
+    #: Who may plan releases of this model (users and user groups); None: anyone.
+    planners: list[UserOrGroup] | None = None
     approval: ApprovalPolicy
     verification: VerificationCriteria = VerificationCriteria()
     plan: PlanPolicy = PlanPolicy()
@@ -242,14 +245,29 @@ class CatalogError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+def version_of(content: bytes) -> str:
+    """A release model version: the first 8 hex digits of the SHA-256 of the file's bytes."""
+    return hashlib.sha256(content).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A model file as loaded: its version and its text (stored once per version)."""
+
+    version: str
+    text: str
+
+
 class Catalog:
-    """The release models of one folder, by key."""
+    """The release models of one folder, by key, each with the version of its file."""
 
     def __init__(self, models: dict[str, ReleaseModel], folder: Path, templates: Templates | None = None,
-                 files: dict[str, str] | None = None):
+                 sources: dict[str, Source] | None = None, files: dict[str, str] | None = None):
         self._models = models
         self.folder = folder
         self.templates = templates or Templates(folder)
+        #: Empty for a catalog built in code, not from files: its releases keep no version.
+        self.sources: dict[str, Source] = sources or {}
         self._files = files or {}
 
     def file_of(self, key: str) -> str:
@@ -267,23 +285,32 @@ class Catalog:
         if not files:
             problems.append(Problem(str(folder), "", "has no release model files (*.yaml)"))
         seen: dict[str, str] = {}
+        sources: dict[str, Source] = {}
         for path in files:
-            model = _load_file(path, problems)
-            if model is None:
+            loaded = _load_file(path, problems)
+            if loaded is None:
                 continue
+            model, source = loaded
             if model.key in seen:
                 problems.append(Problem(path.name, "key", f"{model.key!r} is also the key of {seen[model.key]}"))
                 continue
             seen[model.key] = path.name
             models[model.key] = model
+            sources[model.key] = source
         templates = Templates(folder)
         problems += _template_problems(templates, models, seen)
         if problems:
             raise CatalogError(problems)
-        return cls(models, folder, templates, files=seen)
+        return cls(models, folder, templates, sources, files=seen)
 
     def get(self, key: str) -> ReleaseModel | None:
+        """The model as its file is now (new releases use it); a release's own rules come from
+        its version (`bot.model_versions.ModelVersions.for_release`)."""
         return self._models.get(key)
+
+    def version(self, key: str) -> str | None:
+        source = self.sources.get(key)
+        return source.version if source else None
 
     def __iter__(self) -> Any:
         return iter(sorted(self._models.values(), key=lambda m: m.key))
@@ -330,14 +357,27 @@ def _template_problems(templates: Templates, models: dict[str, ReleaseModel], fi
     return problems
 
 
-def _load_file(path: Path, problems: list[Problem]) -> ReleaseModel | None:
+def parse_model(text: str) -> ReleaseModel | None:
+    """A stored version's text as a release model again; None when it no longer validates."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - safe loader subclass
+        return ReleaseModel.model_validate(raw)
+    except (yaml.YAMLError, ValidationError):
+        return None
+
+
+def _load_file(path: Path, problems: list[Problem]) -> tuple[ReleaseModel, Source] | None:
+    try:
+        content = path.read_bytes()
+        text = content.decode("utf-8")
         raw = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - safe loader subclass
         tree = yaml.compose(text, Loader=_YamlLoader)  # noqa: S506
         twice = _duplicates(tree) if tree is not None else []
     except OSError as exc:
         problems.append(Problem(path.name, "", f"cannot be read: {exc.strerror}"))
+        return None
+    except UnicodeDecodeError:
+        problems.append(Problem(path.name, "", "is not UTF-8 text"))
         return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -356,7 +396,7 @@ def _load_file(path: Path, problems: list[Problem]) -> ReleaseModel | None:
     if twice:
         return None
     try:
-        return ReleaseModel.model_validate(raw)
+        return ReleaseModel.model_validate(raw), Source(version_of(content), text)
     except ValidationError as exc:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])

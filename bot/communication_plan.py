@@ -18,7 +18,10 @@ causes it, whichever use case made the transition:
 - messages that no longer make sense are withdrawn, and the record says so: `before_start`
   ones once the release is neither approved nor ready (started early, cancelled,
   rejected…), `after_release` ones once it is no longer released (rolled back), and every
-  pending one when the release is cancelled or rejected.
+  pending one when the release is cancelled or rejected;
+- when the release is handed over, the owner's reminders still to come go to the new owner.
+
+The plan is the release's own version of its model (`ModelVersions.for_release`).
 
 Messages are rendered when they are queued; a window change renders them again.
 """
@@ -32,6 +35,7 @@ from datetime import datetime, timedelta
 
 from bot.catalog import Catalog, ReleaseModel, format_duration
 from bot.lifecycle import Event, EventKind, State
+from bot.model_versions import ModelVersions
 from bot.outbox import Message, Purpose, Timing
 from bot.records import ReleaseRecord
 from bot.rendering import blocks as bk
@@ -113,13 +117,17 @@ def _event_view(event: Event | None) -> EventView:
 
 
 class CommunicationPlanner:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, versions: ModelVersions):
         self.catalog = catalog
+        self.versions = versions
 
     async def after(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
         """Queue what `event` calls for and withdraw what it makes pointless (see module doc)."""
-        model = self.catalog.get(release.model_key)
+        model = await self.versions.for_release(release, uow)
         if model is None:
+            return
+        if event.kind is EventKind.OWNER_CHANGED:
+            await self._hand_over(uow, release, model, event, now)
             return
         planned = self.on_event(release, model, event, now)
         if event.kind is EventKind.APPROVED or (
@@ -136,6 +144,21 @@ class CommunicationPlanner:
                              reason=f"{release.ref} is {release.state.label}")
         for item in planned:
             await self._queue(uow, release, model, item, event, now)
+
+    async def _hand_over(self, uow: UnitOfWork, release: ReleaseRecord, model: ReleaseModel, event: Event,
+                         now: datetime) -> None:
+        """The owner's reminders still to come go to the new owner instead."""
+        before = str(event.data.get("from") or "")
+        rows = [row for row in await uow.outbox.planned_pending(release.id, now)
+                if row.purpose == Purpose.REMINDER.value and row.channel == before]
+        if not rows or release.state not in BEFORE_START_WANTED:
+            return
+        await uow.outbox.withdraw([row.id for row in rows], now)
+        templates = {row.template for row in rows}
+        for item in self.before_start(release, model):
+            if item.audience == "owner" and item.template in templates and item.due_at > now:
+                await self._queue(uow, release, model, item, event, now)
+        log.info("%s: reminders of %s now go to %s", release.ref, before, release.owner)
 
     @staticmethod
     def wanted(row: OutboxRow, state: State) -> bool:

@@ -13,12 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import lifecycle
-from bot.catalog import Catalog, ReleaseModel, format_duration
+from bot.catalog import ReleaseModel, format_duration
 from bot.clock import Clock
-from bot.lifecycle import Actor, EventKind, Refused, Role
+from bot.lifecycle import EventKind, Refused
+from bot.model_versions import ModelVersions
 from bot.outbox import DeliveryState, Purpose
 from bot.outcome import Outcome
 from bot.records import ReleaseRecord
+from bot.roles import Roles
 from bot.schedule import SCHEDULED_STATES, Schedule
 from storage.tables import OutboxRow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -66,10 +68,11 @@ class Settled:
 
 
 class CommunicationService:
-    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock):
+    def __init__(self, uow: UnitOfWorkFactory, versions: ModelVersions, clock: Clock, roles: Roles):
         self.uow = uow
-        self.catalog = catalog
+        self.versions = versions
         self.clock = clock
+        self.roles = roles
 
     async def preview(self, release_id: int, viewer: str) -> Outcome[Preview]:
         """The next communication of a release, as it will be sent."""
@@ -81,8 +84,9 @@ class CommunicationService:
             release = ReleaseRecord.from_row(row)
             pending = [r for r in await uow.outbox.planned_pending(release_id, now)
                        if r.purpose == Purpose.COMMUNICATION.value]
+            model = await self.versions.for_release(release, uow)
         if not pending:
-            return Outcome.success(Preview(release, None, _plan_steps(self.catalog.get(release.model_key))))
+            return Outcome.success(Preview(release, None, _plan_steps(model)))
         return Outcome.success(Preview(release, QueuedMessage.of(pending[0])))
 
     async def send_now(self, row_id: int, user: str) -> Outcome[Settled]:
@@ -130,7 +134,7 @@ class CommunicationService:
         if row is None or found is None or row.purpose != Purpose.COMMUNICATION.value:
             return Refused("no_such_message", "That communication no longer exists.")
         release = ReleaseRecord.from_row(found)
-        actor = Actor(user, frozenset({Role.OWNER}) if user == release.owner else frozenset())
+        actor = await self.roles.actor(user, release, None)
         if refused := lifecycle.may_announce(release.snapshot, actor):
             return refused
         message = QueuedMessage.of(row)

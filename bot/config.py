@@ -8,6 +8,7 @@ fixes their `.env` in one go rather than one run per mistake.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,21 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite+aiosqlite:///./releasebot.db", alias="DATABASE_URL")
     releasebot_models: Path = Field(default=BUNDLED_MODELS, alias="RELEASEBOT_MODELS")
     port: int = Field(default=3000, alias="PORT", ge=1, le=65535)
+    #: Release managers (DESIGN.md §6): comma-separated user (U…/W…) and user group (S…) ids.
+    releasebot_managers: str = Field(default="", alias="RELEASEBOT_MANAGERS")
+
+    @field_validator("releasebot_managers")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        wrong = [p.strip() for p in value.split(",") if p.strip() and not re.match(r"^[UWS][A-Z0-9]{2,}$", p.strip())]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: give Slack user ids (U…/W…) or user group ids (S…), "
+                             "comma-separated, e.g. U0123ALICE,S0123RELEASE")
+        return value
+
+    @property
+    def managers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(part.strip() for part in self.releasebot_managers.split(",") if part.strip()))
 
     @field_validator("database_url")
     @classmethod

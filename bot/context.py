@@ -10,6 +10,7 @@ from bot.clock import Clock
 from bot.communications import CommunicationService
 from bot.home import HomeService
 from bot.metrics import MetricsService
+from bot.model_versions import ModelVersions
 from bot.plans import PlanService
 from bot.releases import ReleaseService
 from bot.review import ReviewService
@@ -30,3 +31,4 @@ class Services:
     home: HomeService
     communications: CommunicationService
     plans: PlanService
+    versions: ModelVersions

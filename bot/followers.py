@@ -2,7 +2,8 @@
 
 Each follower runs in the transaction of the event it follows, in this order, so the
 messages an event causes are committed with it. Adding a capability that reacts to the
-lifecycle means adding a row here, not a hook inside some service's constructor.
+lifecycle means adding a row here, not a hook inside some service's constructor. Each reads
+the release model as the release keeps it (its version), never the file as it is now.
 """
 
 from __future__ import annotations
@@ -12,26 +13,28 @@ from bot.cards import ReleaseCards
 from bot.catalog import Catalog
 from bot.communication_plan import CommunicationPlanner
 from bot.lifecycle import EventKind
+from bot.model_versions import ModelVersions
 from bot.plans import PlanFollowers
 from bot.review import ReviewReports
 from bot.transitions import Follower
 from bot.verification import ready_without_checks
 
 
-def followers(catalog: Catalog, cards: ReleaseCards, reports: ReviewReports) -> list[Follower]:
-    requests = ApprovalRequests(catalog)
+def followers(catalog: Catalog, versions: ModelVersions, cards: ReleaseCards,
+              reports: ReviewReports) -> list[Follower]:
+    requests = ApprovalRequests(versions)
     plans = PlanFollowers(catalog)
     return [
         # The card shows the release as it now is, whatever happened.
         Follower("release card", None, cards.refresh),
         # The communication plan queues what the event calls for and withdraws what it voids.
-        Follower("communications", None, CommunicationPlanner(catalog).after),
+        Follower("communications", None, CommunicationPlanner(catalog, versions).after),
         # The approval request is posted on submission and kept current as decisions arrive.
         Follower("approval request", REQUEST_EVENTS | {EventKind.SUBMITTED}, requests.follow),
         # The owner hears of the decision by direct message.
         Follower("decision to the owner", DECISIONS, requests.tell_owner),
         # Approved with nothing to verify: ready at once (a further decision, applied in turn).
-        Follower("ready without checks", frozenset({EventKind.APPROVED}), ready_without_checks(catalog)),
+        Follower("ready without checks", frozenset({EventKind.APPROVED}), ready_without_checks(versions)),
         # A plan changed after approval: the approvers who approved hear of it; a model that asks
         # for approval again withdraws their approvals (a further decision, applied in turn).
         Follower("plan change to the approvers", frozenset({EventKind.PLAN_CHANGED}), plans.after_change),

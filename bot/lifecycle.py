@@ -78,6 +78,7 @@ class EventKind(StrEnum):
     PLAN_CHANGED = "plan_changed"
     APPROVALS_RESET = "approvals_reset"
     ROLLBACK_PLAN_NOTED = "rollback_plan_noted"
+    OWNER_CHANGED = "owner_changed"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).
@@ -91,6 +92,8 @@ PLAN_EVENTS = frozenset({
 class Role(StrEnum):
     OWNER = "owner"
     APPROVER = "approver"
+    #: RELEASEBOT_MANAGERS: may do what an owner may on any release, and more (DESIGN.md §6).
+    MANAGER = "manager"
 
 
 class Stage(StrEnum):
@@ -108,6 +111,10 @@ PRE_EXECUTION_STAGES = (Stage.COMPONENTS, Stage.PROCEDURES)
 class Actor:
     user_id: str
     roles: frozenset[Role] = frozenset()
+    #: Who holds the other roles, as configured (ids of users and user groups), so that a
+    #: refusal can say who may act instead.
+    approvers: tuple[str, ...] = ()
+    managers: tuple[str, ...] = ()
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -182,37 +189,56 @@ class ApprovalRules:
 
 
 class Action(StrEnum):
-    """What a person (or a pipeline) asks to do with a release; `MAY` says who may."""
+    """What a person (or a pipeline) asks to do; `MAY` says who may."""
 
     SUBMIT = "submit"
     CANCEL = "cancel"
     CHANGE_WINDOW = "change_window"
     ANNOUNCE = "announce"
     SURVEY = "survey"
+    HAND_OVER = "hand_over"
     START = "start"
+    CLOSE = "close"
+    LESSONS = "lessons"
+    DECIDE = "decide"
     VERIFY = "verify"
     ROLLBACK = "rollback"
-    DECIDE = "decide"
-    LESSONS = "lessons"
-    CLOSE = "close"
     EDIT_PLAN = "edit_plan"
+    LINK_INCIDENT = "link_incident"
+    REVIEW = "review"
+    MODEL_REVIEW = "model_review"
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
+    OVERRIDE_FREEZE = "override_freeze"
 
 
-#: The one table of who may act on a release (DESIGN.md §6). Deciding (approve, reject) has
-#: its own rules beside the role (separation of duties): see `_may_decide`.
+_OWNER_SIDE = frozenset({Role.OWNER, Role.MANAGER})
+_HANDS_ON = frozenset({Role.OWNER, Role.APPROVER, Role.MANAGER})
+
+#: The one table of who may do what (DESIGN.md §6). Deciding (approve, reject) has its own
+#: rules beside the role (separation of duties): see `may_decide`. Planning is the model's
+#: `planners` (`bot.roles.Roles.may_plan`); pipeline tokens are the pipeline API's.
 MAY: Mapping[Action, frozenset[Role]] = {
-    Action.SUBMIT: frozenset({Role.OWNER}),
-    Action.CANCEL: frozenset({Role.OWNER}),
-    Action.CHANGE_WINDOW: frozenset({Role.OWNER}),
-    Action.ANNOUNCE: frozenset({Role.OWNER}),
-    Action.SURVEY: frozenset({Role.OWNER}),
-    Action.LESSONS: frozenset({Role.OWNER}),
-    Action.CLOSE: frozenset({Role.OWNER}),
-    Action.EDIT_PLAN: frozenset({Role.OWNER}),
-    Action.START: frozenset({Role.OWNER, Role.APPROVER}),
-    Action.VERIFY: frozenset({Role.OWNER, Role.APPROVER}),
-    Action.ROLLBACK: frozenset({Role.OWNER, Role.APPROVER}),
+    Action.SUBMIT: _OWNER_SIDE,
+    Action.CANCEL: _OWNER_SIDE,
+    Action.CHANGE_WINDOW: _OWNER_SIDE,
+    Action.ANNOUNCE: _OWNER_SIDE,
+    Action.SURVEY: _OWNER_SIDE,
+    Action.HAND_OVER: _OWNER_SIDE,
+    Action.START: _OWNER_SIDE,
+    Action.CLOSE: _OWNER_SIDE,
+    # The lessons learnt are the owner's part of the review (not a row of §6: as the owner's).
+    Action.LESSONS: _OWNER_SIDE,
+    Action.EDIT_PLAN: _OWNER_SIDE,
     Action.DECIDE: frozenset({Role.APPROVER}),
+    Action.VERIFY: _HANDS_ON,
+    Action.ROLLBACK: _HANDS_ON,
+    Action.LINK_INCIDENT: _HANDS_ON,
+    Action.REVIEW: _HANDS_ON,
+    Action.MODEL_REVIEW: frozenset({Role.APPROVER, Role.MANAGER}),
+    Action.FREEZE: frozenset({Role.MANAGER}),
+    Action.UNFREEZE: frozenset({Role.MANAGER}),
+    Action.OVERRIDE_FREEZE: frozenset({Role.MANAGER}),
 }
 
 _DOING: Mapping[Action, str] = {
@@ -224,11 +250,45 @@ _DOING: Mapping[Action, str] = {
     Action.LESSONS: "add the lessons learnt of {ref}",
     Action.CLOSE: "close {ref}",
     Action.EDIT_PLAN: "edit the plan of {ref}",
+    Action.HAND_OVER: "hand {ref} over to someone else",
     Action.START: "start {ref}",
+    Action.CLOSE: "close {ref}",
+    Action.LESSONS: "add the lessons learnt of {ref}",
+    Action.DECIDE: "decide {ref}",
     Action.VERIFY: "verify {ref}",
     Action.ROLLBACK: "roll back {ref}",
-    Action.DECIDE: "decide {ref}",
+    Action.LINK_INCIDENT: "link an incident to {ref}",
+    Action.REVIEW: "post the review of {ref}",
+    Action.MODEL_REVIEW: "review the release model {ref}",
+    Action.FREEZE: "freeze the change schedule",
+    Action.UNFREEZE: "end a freeze",
+    Action.OVERRIDE_FREEZE: "start {ref} through a freeze",
 }
+
+
+def _who_may(allowed: frozenset[Role], actor: Actor, owner: str | None, model_key: str) -> tuple[str, tuple[str, ...]]:
+    """"the release owner, UALICE, the approvers of cab (UBOB, SCAB) or a release manager
+    (UMGR)", and the ids it names. Release managers are named only when there are some."""
+    parts: list[str] = []
+    people: list[str] = []
+    if Role.OWNER in allowed and owner:
+        parts.append(f"the release owner, {owner},")
+        people.append(owner)
+    if Role.APPROVER in allowed:
+        listed = f" ({', '.join(actor.approvers)})" if actor.approvers else ""
+        parts.append(f"the approvers of {model_key}{listed}")
+        people += actor.approvers
+    if Role.MANAGER in allowed and actor.managers:
+        parts.append(f"a release manager ({', '.join(actor.managers)})")
+        people += actor.managers
+    if not parts:
+        return "a release manager (none is configured: RELEASEBOT_MANAGERS)", ()
+    *head, last = parts
+    text = last
+    if head:
+        text = " ".join(p if p.endswith(",") else p + "," for p in head[:-1])
+        text = f"{text} {head[-1]} or {last}".lstrip()
+    return text.rstrip(",") if not head and not last.endswith(",") else text, tuple(dict.fromkeys(people))
 
 
 def permit(release: Release, actor: Actor, action: Action) -> Refused | None:
@@ -236,12 +296,17 @@ def permit(release: Release, actor: Actor, action: Action) -> Refused | None:
     allowed = MAY[action]
     if actor.roles & allowed:
         return None
-    doing = _DOING[action].format(ref=release.ref)
-    if allowed == {Role.OWNER}:
-        return Refused("not_allowed", f"Only the release owner, {release.owner}, can {doing}.", (release.owner,))
-    if allowed == {Role.OWNER, Role.APPROVER}:
-        return Refused("not_allowed", f"Only the release owner or the approvers of {release.model_key} can {doing}.")
-    return Refused("not_allowed", f"Only the approvers of {release.model_key} can {doing}.")
+    who, people = _who_may(allowed, actor, release.owner, release.model_key)
+    return Refused("not_allowed", f"Only {who} can {_DOING[action].format(ref=release.ref)}.", people)
+
+
+def permit_general(actor: Actor, action: Action, model_key: str = "") -> Refused | None:
+    """`permit` where no release is concerned: a model review (of `model_key`), a freeze."""
+    allowed = MAY[action]
+    if actor.roles & allowed:
+        return None
+    who, people = _who_may(allowed, actor, None, model_key)
+    return Refused("not_allowed", f"Only {who} can {_DOING[action].format(ref=model_key)}.", people)
 
 
 def no_such_release(release_id: int) -> Refused:
@@ -249,8 +314,8 @@ def no_such_release(release_id: int) -> Refused:
 
 
 def model_missing(release: Release) -> Refused:
-    return Refused("model_missing", f"{release.ref} uses the release model {release.model_key}, which is no "
-                                    "longer in the catalog; ask an administrator to restore it.")
+    return Refused("model_missing", f"{release.ref} uses the release model {release.model_key}, whose version "
+                                    "it was planned with cannot be read; ask an administrator to restore it.")
 
 
 def conflict(release_id: int) -> Refused:
@@ -451,6 +516,19 @@ def change_window(release: Release, actor: Actor, start: datetime, end: datetime
                   changes={"planned_start": start, "planned_end": end})
 
 
+def hand_over(release: Release, actor: Actor, new_owner: str, now: datetime) -> Decision:
+    """The owner or a release manager hands the release to someone else: recorded, and the
+    new owner is the owner from now on (reminders, notices, the rules of the table)."""
+    if release.state.is_final:
+        return _wrong_state(release, "open, so it can no longer be handed over")
+    if refusal := permit(release, actor, Action.HAND_OVER):
+        return refusal
+    if new_owner == release.owner:
+        return Refused("unchanged", f"{new_owner} already owns {release.ref}; nothing changed.", (new_owner,))
+    return Stayed(Event(EventKind.OWNER_CHANGED, actor.user_id, now, {"from": release.owner, "to": new_owner}),
+                  changes={"owner": new_owner})
+
+
 def close(release: Release, actor: Actor, review_done: bool, now: datetime) -> Decision:
     if release.state not in OUTCOMES:
         return _wrong_state(release, "released, failed or rolled back, so it cannot be closed")
@@ -489,7 +567,10 @@ def no_survey(release: Release) -> Refused:
     return Refused("no_survey", f"The {release.model_key} release model has no survey, so there is nothing to send.")
 
 
-def may_review(release: Release) -> Refused | None:
+def may_review(release: Release, actor: Actor | None = None) -> Refused | None:
+    """`actor` None: asked without a person (the rules of the state only)."""
+    if actor is not None and (refusal := permit(release, actor, Action.REVIEW)):
+        return refusal
     if release.state not in EXECUTED:
         return Refused("wrong_state", f"{release.ref} is {release.state.label}: a review is for releases that "
                                       "were released, failed or rolled back.")

@@ -42,10 +42,17 @@ class ReleaseRecord:
     updated_at: datetime
     #: The release plan (DESIGN.md §5a): what the approvers decide on beside the window.
     plan: ReleasePlan = ReleasePlan()
+    #: The release model version it was planned with (None: planned before versions were kept).
+    model_version: str | None = None
 
     @property
     def ref(self) -> str:
         return f"REL-{self.id}"
+
+    @property
+    def model_ref(self) -> str:
+        """`standard@1a2b3c4d`: the release model as this release keeps it."""
+        return f"{self.model_key}@{self.model_version}" if self.model_version else self.model_key
 
     @property
     def snapshot(self) -> Release:
@@ -59,7 +66,7 @@ class ReleaseRecord:
             state=State(row.state), owner=row.owner, channel_id=row.channel_id,
             planned_start=row.planned_start, planned_end=row.planned_end,
             components=tuple(row.components or ()), change_ref=row.change_ref, version=row.version,
-            created_at=row.created_at, updated_at=row.updated_at,
+            created_at=row.created_at, updated_at=row.updated_at, model_version=row.model_version,
             plan=ReleasePlan.of(row.release_notes, row.risk, row.impact, row.rollback_plan),
         )
 

@@ -1,20 +1,22 @@
 """Use cases of release management, Slack-free (DESIGN.md §3).
 
-Planning, reading the record, cancelling and moving the window. What changes a release goes
-through `Transitions` (lock, decide with `lifecycle`, apply, followers, commit).
+Planning, reading the record, cancelling, moving the window and handing a release over. What
+changes a release goes through `Transitions` (lock, decide with `lifecycle`, apply, followers,
+commit). A release is planned with the version of its release model loaded now, and keeps it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot import actions as ids
 from bot import lifecycle, release_plan
 from bot.cards import ReleaseCards
-from bot.catalog import Catalog
+from bot.catalog import Catalog, ReleaseModel
 from bot.clock import Clock
-from bot.lifecycle import Actor, EventKind, Role, State
+from bot.lifecycle import EventKind, Refused, Role, State
+from bot.model_versions import ModelVersions
 from bot.outbox import CHANNEL_ERRORS
 from bot.outcome import Outcome
 from bot.records import (
@@ -26,6 +28,7 @@ from bot.records import (
     VerificationRecord,
 )
 from bot.release_plan import ReleasePlan
+from bot.roles import Roles
 from bot.transitions import Transitions
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -51,12 +54,14 @@ class PlanDraft:
 
 class ReleaseService:
     def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock, transitions: Transitions,
-                 cards: ReleaseCards):
+                 cards: ReleaseCards, versions: ModelVersions, roles: Roles):
         self.uow = uow
         self.catalog = catalog
         self.clock = clock
         self.transitions = transitions
         self.cards = cards
+        self.versions = versions
+        self.roles = roles
 
     async def plan(self, draft: PlanDraft, origin_key: str | None = None) -> Outcome[ReleaseRecord]:
         """Create a release instance from a release model and post its card.
@@ -68,10 +73,15 @@ class ReleaseService:
         if errors:
             return Outcome.invalid(errors)
         assert draft.planned_start and draft.planned_end
+        model = self.catalog.get(draft.model_key)
+        assert model is not None
+        if refused := await self.roles.may_plan(model, draft.owner):
+            return Outcome.of(refused.refusal)
         now = self.clock()
         async with self.uow() as uow:
+            version = await self.versions.remember(uow, draft.model_key, now)
             row, created = await uow.releases.add({
-                "model_key": draft.model_key, "title": draft.title.strip(),
+                "model_key": draft.model_key, "model_version": version, "title": draft.title.strip(),
                 "description": draft.description.strip(), "state": State.PLANNED.value,
                 "owner": draft.owner, "channel_id": draft.channel_id,
                 "planned_start": draft.planned_start, "planned_end": draft.planned_end,
@@ -82,7 +92,7 @@ class ReleaseService:
             release = ReleaseRecord.from_row(row)
             if created:
                 await uow.events.append(release.id, EventKind.PLANNED, draft.owner, now,
-                                        {"model": draft.model_key})
+                                        {"model": draft.model_key, "version": version})
                 await self.cards.post(uow, release, now)
             await uow.commit()
         return Outcome.success(release, created=created)
@@ -102,6 +112,18 @@ class ReleaseService:
             errors.update(release_plan.problems(draft.plan, model.plan.require, risk_given=draft.risk_given,
                                                 model_name=f"The release model “{model.name}”"))
         return errors
+
+    async def check_plan(self, draft: PlanDraft) -> dict[str, str]:
+        """`check_draft`, and whether the person may plan with the model (its planners)."""
+        errors = self.check_draft(draft)
+        model = self.catalog.get(draft.model_key)
+        if not errors and model is not None and (refused := await self.roles.may_plan(model, draft.owner)):
+            errors[ids.FIELD_MODEL] = refused.reason
+        return errors
+
+    async def model_of(self, release: ReleaseRecord) -> ReleaseModel | None:
+        """The release model as this release keeps it (its version)."""
+        return await self.versions.for_release(release)
 
     async def get(self, release_id: int) -> ReleaseRecord | None:
         async with self.uow(read_only=True) as uow:
@@ -138,8 +160,27 @@ class ReleaseService:
     async def cancel(self, release_id: int, user: str, reason: str) -> Outcome[ReleaseRecord]:
         """Cancel a release before execution; the messages it no longer needs are withdrawn by
         the communication plan, which follows the event."""
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+
         async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
-            return lifecycle.cancel(release.snapshot, _as_owner(release, user), reason, now)
+            return lifecycle.cancel(release.snapshot, who.actor, reason, now)
+
+        return await self.transitions.run(release_id, decide)
+
+    async def hand_over(self, release_id: int, user: str, new_owner: str) -> Outcome[ReleaseRecord]:
+        """The owner or a release manager makes `new_owner` the owner: recorded, the card
+        shows it, and the owner's reminders still to come go to the new owner."""
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+
+        async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
+            # Roles were read before the lock; who owns it is read again under it.
+            owner = frozenset({Role.OWNER}) if user == release.owner else frozenset()
+            actor = replace(who.actor, roles=(who.actor.roles - {Role.OWNER}) | owner)
+            return lifecycle.hand_over(release.snapshot, actor, new_owner, now)
 
         return await self.transitions.run(release_id, decide)
 
@@ -161,24 +202,23 @@ class ReleaseService:
 
     async def may_change_window(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
         """Whether `user` may move the window, asked before the modal opens."""
-        release = await self.get(release_id)
-        if release is None:
-            return Outcome.of(lifecycle.no_such_release(release_id).refusal)
-        refused = lifecycle.may_change_window(release.snapshot, _as_owner(release, user))
-        return Outcome.of(refused.refusal) if refused else Outcome.success(release)
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+        refused = lifecycle.may_change_window(who.release.snapshot, who.actor)
+        return Outcome.of(refused.refusal) if refused else Outcome.success(who.release)
 
     async def change_window(self, release_id: int, user: str, start: datetime, end: datetime,
                             reason: str = "") -> Outcome[ReleaseRecord]:
         """Move a release's planned window; its communications are rescheduled with it."""
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+
         async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
-            return lifecycle.change_window(release.snapshot, _as_owner(release, user), start, end, now, reason)
+            return lifecycle.change_window(release.snapshot, who.actor, start, end, now, reason)
 
         return await self.transitions.run(release_id, decide)
-
-
-def _as_owner(release: ReleaseRecord, user: str) -> Actor:
-    """Who `user` is for the rules that need no directory look-up (owner or not)."""
-    return Actor(user, frozenset({Role.OWNER}) if user == release.owner else frozenset())
 
 
 def _window_errors(start: datetime | None, end: datetime | None) -> dict[str, str]:

@@ -13,9 +13,9 @@ from statistics import mean
 from typing import Any
 
 from bot import lifecycle
-from bot.catalog import Catalog
 from bot.clock import Clock
-from bot.lifecycle import Actor, EventKind, Role, State
+from bot.lifecycle import EventKind, Refused, State
+from bot.model_versions import ModelVersions
 from bot.outbox import Message
 from bot.outcome import Outcome
 from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
@@ -23,6 +23,7 @@ from bot.release_plan import PlanFollowed
 from bot.rendering import blocks as bk
 from bot.rendering.messages import Rendered, where
 from bot.rendering.review import review_message
+from bot.roles import Roles
 from bot.templating import Templates, safe
 from bot.transitions import Transitions
 from storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -36,22 +37,27 @@ def review_anchor(release_id: int) -> str:
 
 
 class ReviewService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, transitions: Transitions, reports: ReviewReports):
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, transitions: Transitions, reports: ReviewReports,
+                 roles: Roles):
         self.uow = uow
         self.clock = clock
         self.transitions = transitions
         self.reports = reports
+        self.roles = roles
 
     async def post(self, release_id: int, user: str, channel: str) -> Outcome[ReleaseRecord]:
         """Post the review in `channel` (or bring the posted one up to date); `created` says
         whether this was the first review."""
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
         now = self.clock()
         async with self.uow() as uow:
             row = await uow.releases.get(release_id, for_update=True)
             if row is None:
                 return Outcome.of(lifecycle.no_such_release(release_id).refusal)
             release = ReleaseRecord.from_row(row)
-            if refused := lifecycle.may_review(release.snapshot):
+            if refused := lifecycle.may_review(release.snapshot, who.actor):
                 return Outcome.of(refused.refusal)
             first = not await _reviewed(uow, release.id)
             if first:
@@ -68,13 +74,16 @@ class ReviewService:
         return Outcome.success(release, created=first)
 
     async def add_lessons(self, release_id: int, user: str, text: str) -> Outcome[ReleaseRecord]:
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
         now = self.clock()
         async with self.uow() as uow:
             row = await uow.releases.get(release_id, for_update=True)
             if row is None:
                 return Outcome.of(lifecycle.no_such_release(release_id).refusal)
             release = ReleaseRecord.from_row(row)
-            if refused := lifecycle.may_add_lessons(release.snapshot, _actor(release, user)):
+            if refused := lifecycle.may_add_lessons(release.snapshot, who.actor):
                 return Outcome.of(refused.refusal)
             await uow.events.append(release.id, EventKind.LESSONS_LEARNT.value, user, now, {"text": text.strip()})
             await self.reports.update(uow, release, await self.reports.render(uow, release), now)
@@ -82,22 +91,22 @@ class ReviewService:
         return Outcome.success(release)
 
     async def close(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
+        who = await self.roles.of(release_id, user)
+        if isinstance(who, Refused):
+            return Outcome.of(who.refusal)
+
         async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
-            return lifecycle.close(release.snapshot, _actor(release, user), await _reviewed(uow, release.id), now)
+            return lifecycle.close(release.snapshot, who.actor, await _reviewed(uow, release.id), now)
 
         return await self.transitions.run(release_id, decide)
-
-
-def _actor(release: ReleaseRecord, user: str) -> Actor:
-    return Actor(user, frozenset({Role.OWNER}) if user == release.owner else frozenset())
 
 
 class ReviewReports:
     """The review report as a Slack message, rendered from the record whenever it changes;
     a follower keeps a posted review current when the release is closed or rolled back."""
 
-    def __init__(self, catalog: Catalog, templates: Templates):
-        self.catalog = catalog
+    def __init__(self, versions: ModelVersions, templates: Templates):
+        self.versions = versions
         self.templates = templates
 
     async def follow(self, uow: UnitOfWork, release: ReleaseRecord, event: lifecycle.Event, now: datetime) -> None:
@@ -116,7 +125,7 @@ class ReviewReports:
     async def _context(self, uow: UnitOfWork, release: ReleaseRecord) -> dict[str, Any]:
         events = [EventRecord.from_row(e) for e in await uow.events.for_release(release.id)]
         approvals = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
-        model = self.catalog.get(release.model_key)
+        model = await self.versions.for_release(release, uow)
         first = _first_by_kind(events)
         started = first.get(EventKind.STARTED)
         ended = first.get(EventKind.RELEASED) or first.get(EventKind.FAILED)

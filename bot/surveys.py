@@ -12,15 +12,17 @@ import logging
 from datetime import datetime, timedelta
 
 from bot import lifecycle
-from bot.catalog import Catalog, ReleaseModel
+from bot.catalog import ReleaseModel
 from bot.clock import Clock
 from bot.directory import Directory, resolve
-from bot.lifecycle import Actor, EventKind, Refused, Role
+from bot.lifecycle import EventKind, Refused
+from bot.model_versions import ModelVersions
 from bot.outbox import Message
 from bot.outcome import Outcome
 from bot.records import ReleaseRecord
 from bot.rendering.messages import Rendered
 from bot.rendering.surveys import survey_anchor, survey_message
+from bot.roles import Roles
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -30,19 +32,21 @@ REMINDER_LEAD = timedelta(hours=24)
 
 
 class SurveyService:
-    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock, directory: Directory):
+    def __init__(self, uow: UnitOfWorkFactory, versions: ModelVersions, clock: Clock, directory: Directory,
+                 roles: Roles):
         self.uow = uow
-        self.catalog = catalog
+        self.versions = versions
         self.clock = clock
         self.directory = directory
+        self.roles = roles
 
     async def _release(self, release_id: int) -> tuple[ReleaseRecord, ReleaseModel] | Refused:
         async with self.uow(read_only=True) as uow:
             row = await uow.releases.get(release_id)
-        if row is None:
-            return lifecycle.no_such_release(release_id)
-        release = ReleaseRecord.from_row(row)
-        model = self.catalog.get(release.model_key)
+            if row is None:
+                return lifecycle.no_such_release(release_id)
+            release = ReleaseRecord.from_row(row)
+            model = await self.versions.for_release(release, uow)
         if model is None:
             return lifecycle.model_missing(release.snapshot)
         if model.survey is None:
@@ -56,7 +60,7 @@ class SurveyService:
         if isinstance(found, Refused):
             return Outcome.of(found.refusal)
         release, model = found
-        actor = None if by is None else Actor(by, frozenset({Role.OWNER}) if by == release.owner else frozenset())
+        actor = None if by is None else await self.roles.actor(by, release, model)
         if refused := lifecycle.may_send_survey(release.snapshot, actor, has_survey=True):
             return Outcome.of(refused.refusal)
         assert model.survey is not None
@@ -156,16 +160,30 @@ class SurveyService:
     async def tick(self) -> None:
         """Scheduled: open the surveys that have come due, and remind once before closing."""
         now = self.clock()
-        for model in self.catalog:
-            if model.survey is None:
-                continue
+        for key, version, model in await self._with_surveys():
+            assert model.survey is not None
             async with self.uow(read_only=True) as uow:
-                due = await uow.surveys.due_to_open(model.key, now - model.survey.after_release)
+                due = await uow.surveys.due_to_open(key, now - model.survey.after_release, version=version)
             for release_id in due:
                 outcome = await self.send(release_id)
                 if outcome.refusal:
                     log.info("survey of REL-%s not sent: %s", release_id, outcome.refusal.message)
         await self._remind(now)
+
+    async def _with_surveys(self) -> list[tuple[str, str | None, ReleaseModel]]:
+        """Each stored version of a model with a survey (its releases are surveyed by it), and
+        the current models for releases planned before versions were kept (version None)."""
+        found: list[tuple[str, str | None, ReleaseModel]] = []
+        async with self.uow(read_only=True) as uow:
+            stored = await uow.model_versions.keys()
+            for key, version in stored:
+                model = await self.versions.get(key, version, uow)
+                if model is not None and model.survey is not None:
+                    found.append((key, version, model))
+        for model in self.versions.catalog:
+            if model.survey is not None:
+                found.append((model.key, None, model))
+        return found
 
     async def _remind(self, now: datetime) -> None:
         async with self.uow() as uow:
@@ -175,7 +193,7 @@ class SurveyService:
                     continue
                 row = await uow.releases.get(survey.release_id)
                 release = ReleaseRecord.from_row(row) if row else None
-                model = self.catalog.get(release.model_key) if release else None
+                model = await self.versions.for_release(release, uow) if release else None
                 if release is None or model is None or model.survey is None:
                     continue
                 for recipient in await uow.surveys.unanswered(survey.release_id):

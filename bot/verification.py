@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot import lifecycle
-from bot.catalog import Catalog, ReleaseModel
+from bot.catalog import ReleaseModel
 from bot.checklist import Checklist, Entry, Phase, items, phase_for
 from bot.lifecycle import Event, EventKind, Moved, Refused, State
+from bot.model_versions import ModelVersions
 from bot.outcome import Outcome
 from bot.records import ReleaseRecord, VerificationRecord
 from bot.release_plan import PlanFollowed
@@ -42,9 +43,9 @@ class ChecklistOpening:
 
 
 class VerificationService:
-    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, transitions: Transitions, roles: Roles):
+    def __init__(self, uow: UnitOfWorkFactory, versions: ModelVersions, transitions: Transitions, roles: Roles):
         self.uow = uow
-        self.catalog = catalog
+        self.versions = versions
         self.transitions = transitions
         self.roles = roles
 
@@ -147,11 +148,11 @@ class VerificationService:
         return await self.transitions.run(release_id, decide)
 
 
-def ready_without_checks(catalog: Catalog) -> FollowerRun:
+def ready_without_checks(versions: ModelVersions) -> FollowerRun:
     """Follows approval: a release approved under a model with no pre-execution checks is
     ready at once; there is nothing anyone could verify, and `start` only starts a ready one."""
     async def follow(uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> lifecycle.Decision | None:
-        model = catalog.get(release.model_key)
+        model = await versions.for_release(release, uow)
         if model is None or items(model, Phase.PRE_EXECUTION):
             return None
         decision = lifecycle.become_ready(release.snapshot, [], NO_CHECKS, now)

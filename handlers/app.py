@@ -31,6 +31,7 @@ from bot.followers import followers
 from bot.heartbeat import Heartbeat
 from bot.home import HomeService
 from bot.metrics import MetricsService
+from bot.model_versions import ModelVersions
 from bot.plans import PlanService
 from bot.releases import ReleaseService
 from bot.review import ReviewReports, ReviewService
@@ -72,6 +73,7 @@ class Releasebot:
             if problem is None:
                 raise
             raise SettingsError(f"DATABASE_URL ({self.settings.database}): {problem}") from exc
+        await self.services.versions.sync()
         self.heartbeat.start()
         log.info("%s", self.start_line())
 
@@ -133,21 +135,22 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
     outbox_client = web_client(settings.slack_bot_token, settings.slack_api_url, retries=False)
     directory = SlackDirectory(client)
-    roles = Roles(uow, catalog, directory)
-    cards = ReleaseCards(catalog)
-    reports = ReviewReports(catalog, catalog.templates)
-    transitions = Transitions(uow, clock, followers(catalog, cards, reports))
-    releases = ReleaseService(uow, catalog, clock, transitions, cards)
-    approvals = ApprovalService(uow, catalog, clock, transitions, roles)
-    verification = VerificationService(uow, catalog, transitions, roles)
-    surveys = SurveyService(uow, catalog, clock, directory)
-    reviews = ReviewService(uow, clock, transitions, reports)
+    versions = ModelVersions(uow, catalog, clock)
+    roles = Roles(uow, versions, directory, settings.managers)
+    cards = ReleaseCards(versions)
+    reports = ReviewReports(versions, catalog.templates)
+    transitions = Transitions(uow, clock, followers(catalog, versions, cards, reports))
+    releases = ReleaseService(uow, catalog, clock, transitions, cards, versions, roles)
+    approvals = ApprovalService(uow, versions, clock, transitions, roles)
+    verification = VerificationService(uow, versions, transitions, roles)
+    surveys = SurveyService(uow, versions, clock, directory, roles)
+    reviews = ReviewService(uow, clock, transitions, reports, roles)
     metrics = MetricsService(uow, catalog, clock)
     home = HomeService(uow, catalog, roles, metrics)
     services = Services(releases=releases, approvals=approvals, verification=verification, surveys=surveys,
                         reviews=reviews, catalog=catalog, clock=clock,
-                        communications=CommunicationService(uow, catalog, clock), metrics=metrics, home=home,
-                        plans=PlanService(uow, catalog, transitions, roles))
+                        communications=CommunicationService(uow, versions, clock, roles), metrics=metrics, home=home,
+                        plans=PlanService(uow, catalog, transitions, roles), versions=versions)
     dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")

@@ -94,7 +94,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
         return _sandbox(settings, args.port)
     if args.command == "models":
-        return check_models(args.folder or settings.releasebot_models)
+        # With a database configured, also say what `serve` would announce (a dry run).
+        database = settings.database_url if "database_url" in settings.model_fields_set else None
+        return check_models(args.folder or settings.releasebot_models, database)
     if args.command == "db":
         return asyncio.run(upgrade(settings))
     if args.command == "doctor":
@@ -114,7 +116,7 @@ def print_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_models(folder: Path) -> int:
+def check_models(folder: Path, database_url: str | None = None) -> int:
     try:
         catalog = Catalog.load(folder)
     except CatalogError as exc:
@@ -122,7 +124,38 @@ def check_models(folder: Path) -> int:
         print(f"{len(exc.problems)} problem(s) in {folder}", file=sys.stderr)
         return 1
     print(f"{len(catalog)} release model(s) in {folder} are valid: {', '.join(catalog.keys)}")
+    if database_url:
+        for line in asyncio.run(_model_changes(catalog, database_url)):
+            print(line)
     return 0
+
+
+async def _model_changes(catalog: Catalog, database_url: str) -> list[str]:
+    """What `serve` would announce against the versions the database keeps; stores nothing."""
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.clock import utcnow
+    from bot.model_versions import ModelVersions, VersionChange
+    from storage import db
+    from storage.uow import UnitOfWorkFactory
+
+    engine = db.create_engine(database_url)
+    try:
+        found = await ModelVersions(UnitOfWorkFactory(db.sessionmaker(engine)), catalog, utcnow).pending()
+    except DBAPIError as exc:
+        return [f"could not compare with the stored release model versions: {exc.orig}"]
+    finally:
+        await engine.dispose()
+    if not found:
+        return ["no release model changed since the database last saw it"]
+    lines: list[str] = []
+    for item in found:
+        if isinstance(item, VersionChange):
+            lines.append(f"{item.key}: {item.old} → {item.new} (serve will announce it in {item.channel}):")
+            lines += [f"  {line}" for line in item.lines] or ["  nothing that changes a rule"]
+        else:
+            lines.append(item)
+    return lines
 
 
 def init_models(folder: Path | None) -> int:

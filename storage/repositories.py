@@ -55,6 +55,12 @@ class ReleaseRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def by_ids(self, ids: Sequence[int]) -> list[ReleaseRow]:
+        if not ids:
+            return []
+        result = await self.session.execute(select(ReleaseRow).where(ReleaseRow.id.in_(list(ids))))
+        return list(result.scalars())
+
     async def move(self, release_id: int, from_state: str, to_state: str, now: datetime) -> bool:
         """Change state only if it is still `from_state`: of two racing transitions, one wins."""
         result = await self.session.execute(
@@ -124,8 +130,9 @@ class ApprovalRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def awaiting_since(self, model_key: str) -> list[tuple[int, datetime]]:
-        """Releases of a model awaiting approval, with when they were (last) submitted."""
+    async def awaiting_since(self, model_key: str | None) -> list[tuple[int, datetime]]:
+        """Releases of a model (None: of any) awaiting approval, with when they were (last)
+        submitted."""
         submitted = (
             select(ReleaseEventRow.release_id, func.max(ReleaseEventRow.at).label("at"))
             .where(ReleaseEventRow.kind == "submitted").group_by(ReleaseEventRow.release_id).subquery()
@@ -133,7 +140,8 @@ class ApprovalRepository:
         result = await self.session.execute(
             select(ReleaseRow.id, submitted.c.at)
             .join(submitted, submitted.c.release_id == ReleaseRow.id)
-            .where(ReleaseRow.model_key == model_key, ReleaseRow.state == "awaiting_approval")
+            .where(ReleaseRow.state == "awaiting_approval",
+                   *([ReleaseRow.model_key == model_key] if model_key is not None else []))
             .order_by(ReleaseRow.id)
         )
         return [(int(row[0]), aware_utc(row[1])) for row in result.all()]

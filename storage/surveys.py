@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.repositories import insert_ignoring_conflicts
 from storage.tables import ReleaseEventRow, ReleaseRow, SurveyAnswerRow, SurveyInvitationRow, SurveyRow
 
+#: `due_to_open`'s default: releases of every version of the model.
+ANY_VERSION = "*"
+
 
 class SurveyRepository:
     def __init__(self, session: AsyncSession):
@@ -71,14 +74,18 @@ class SurveyRepository:
             .where(SurveyInvitationRow.release_id == release_id, ~answered).order_by(SurveyInvitationRow.id))
         return list(result.scalars())
 
-    async def due_to_open(self, model_key: str, released_before: datetime, limit: int = 50) -> list[int]:
-        """Releases of a model released before the given time whose survey was never opened."""
+    async def due_to_open(self, model_key: str, released_before: datetime, limit: int = 50,
+                          version: str | None = ANY_VERSION) -> list[int]:
+        """Releases of a model (of one version of it, or None: of none) released before the
+        given time whose survey was never opened."""
         released = select(ReleaseEventRow.release_id).where(
             ReleaseEventRow.kind == "released", ReleaseEventRow.at <= released_before)
         opened = exists().where(SurveyRow.release_id == ReleaseRow.id)
         result = await self.session.execute(
             select(ReleaseRow.id)
-            .where(ReleaseRow.model_key == model_key, ReleaseRow.id.in_(released), ~opened)
+            .where(ReleaseRow.model_key == model_key, ReleaseRow.id.in_(released), ~opened,
+                   *([] if version == ANY_VERSION else [ReleaseRow.model_version.is_(None) if version is None
+                                                        else ReleaseRow.model_version == version]))
             .order_by(ReleaseRow.id).limit(limit))
         return list(result.scalars())
 

@@ -64,6 +64,10 @@ class ReleaseRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     model_key: Mapped[str] = mapped_column(String(64), index=True)
+    # The version of the release model it was planned with (`model_versions`): every rule of
+    # the release comes from it. NULL only for releases planned before versions were kept
+    # whose model file was gone when the bot next started.
+    model_version: Mapped[str | None] = mapped_column(String(8), nullable=True)
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(32))
@@ -83,6 +87,22 @@ class ReleaseRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+
+
+class ModelVersionRow(Base):
+    """One distinct content of a release model file, kept once and never changed: the
+    releases planned with it keep their rules whatever later happens to the file."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_key", "version", name="uq_model_versions_key_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_key: Mapped[str] = mapped_column(String(64))
+    #: The first 8 hex digits of the SHA-256 of the file's bytes.
+    version: Mapped[str] = mapped_column(String(8))
+    #: The file's text, as it was: parsed again whenever a release of this version needs it.
+    content: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[datetime]
 
 
 class ReleaseEventRow(Base):

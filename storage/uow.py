@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage import db
 from storage.home import HomeQueries
 from storage.metrics import MetricsQueries
+from storage.model_versions import ModelVersionRepository
 from storage.outbox import OutboxRepository
 from storage.repositories import (
     ApprovalRepository,
@@ -34,6 +35,7 @@ class UnitOfWork:
     approvals: ApprovalRepository
     surveys: SurveyRepository
     verifications: VerificationRepository
+    model_versions: ModelVersionRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
                  read_only: bool = False):
@@ -56,6 +58,7 @@ class UnitOfWork:
         self.approvals = ApprovalRepository(self.session)
         self.surveys = SurveyRepository(self.session)
         self.verifications = VerificationRepository(self.session)
+        self.model_versions = ModelVersionRepository(self.session)
         return self
 
     async def commit(self) -> None:

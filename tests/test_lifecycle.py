@@ -46,6 +46,7 @@ OWNER = Actor(ALICE, frozenset({Role.OWNER}))
 #: Alice is also one of the model's approvers: separation of duties applies to her.
 OWNER_AND_APPROVER = Actor(ALICE, frozenset({Role.OWNER, Role.APPROVER}))
 APPROVER = Actor(BOB, frozenset({Role.APPROVER}))
+MANAGER = Actor("UMGR", frozenset({Role.MANAGER}))
 SECOND_APPROVER = Actor(CAROL, frozenset({Role.APPROVER}))
 #: Eve is in the channel, but neither owns the release nor approves for its model.
 BYSTANDER = Actor(EVE)
@@ -408,7 +409,7 @@ def test_only_the_owner_or_an_approver_can_verify(stage: Stage) -> None:
 # --- start ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("actor", [OWNER, APPROVER], ids=["owner", "approver"])
+@pytest.mark.parametrize("actor", [OWNER, MANAGER], ids=["owner", "manager"])
 def test_ready_release_starts_executing(actor: Actor) -> None:
     decision = start(release(State.READY), actor, [], NOW)
     assert decision == Moved(State.EXECUTING, Event(EventKind.STARTED, actor.user_id, NOW))
@@ -466,10 +467,12 @@ def test_start_is_refused_unless_ready(state: State) -> None:
     assert "execution cannot start" in refusal(decision)
 
 
-def test_only_the_owner_or_an_approver_can_start() -> None:
-    reason = refusal(start(release(State.READY), BYSTANDER, [], NOW))
+@pytest.mark.parametrize("actor", [BYSTANDER, APPROVER], ids=["bystander", "approver"])
+def test_only_the_owner_or_a_release_manager_can_start(actor: Actor) -> None:
+    """DESIGN.md §6: start is the owner's (or a release manager's), not the approvers'."""
+    reason = refusal(start(release(State.READY), actor, [], NOW))
     assert REF in reason
-    assert "cab" in reason
+    assert "the release owner" in reason
 
 
 # --- rollback -------------------------------------------------------------------------------

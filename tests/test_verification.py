@@ -53,7 +53,7 @@ async def test_a_release_goes_from_approved_to_released_only_through_the_checkli
     assert [b["text"]["text"] for b in card_now(slack, card).buttons()] == [
         "Start", "Verify", "Change window", "Edit plan"]
 
-    await workspace.click("Start", on=card_now(slack, card), by=BOB)
+    await workspace.click("Start", on=card_now(slack, card), by=ALICE)
     await reaches(bot, release_id, "executing")
     await settle(bot)
     assert [b["text"]["text"] for b in card_now(slack, card).buttons()] == ["Verify"]
@@ -72,7 +72,7 @@ async def test_a_release_goes_from_approved_to_released_only_through_the_checkli
         (SIGNED, True, ALICE), (REHEARSED, True, DAVE), (SMOKE, True, ALICE)]
     kinds = [(e.kind, e.actor) for e in record_.events if not e.kind.startswith("communication")]
     assert kinds[-6:] == [("verification_recorded", ALICE), ("verification_recorded", DAVE), ("ready", DAVE),
-                          ("started", BOB), ("verification_recorded", ALICE), ("released", ALICE)]
+                          ("started", ALICE), ("verification_recorded", ALICE), ("released", ALICE)]
     assert lint_calls(slack.calls) == []
 
 
@@ -136,7 +136,7 @@ async def test_a_failed_check_keeps_the_release_approved_until_it_is_verified_ag
 async def test_start_names_every_criterion_not_yet_passed(workspace: Workspace, bot: Releasebot,
                                                          slack: FakeSlack) -> None:
     release_id, card = await approved(workspace, bot)
-    text = (await ask(workspace, f"start REL-{release_id}", by=BOB)).text
+    text = (await ask(workspace, f"start REL-{release_id}", by=ALICE)).text
     assert f"still to pass: {SIGNED} (not verified), {REHEARSED} (not verified)." in text
     assert await state_of(bot, release_id) == "approved"
 
@@ -154,14 +154,17 @@ async def test_a_ready_release_re_verified_as_failed_is_no_longer_ready(workspac
     assert [(e.kind, e.actor) for e in events][-2:] == [("verification_recorded", CAROL), ("not_ready", CAROL)]
 
 
-async def test_only_the_owner_and_the_approvers_verify_start_and_roll_back(
+async def test_the_owner_and_the_approvers_verify_and_roll_back_and_only_the_owner_starts(
         workspace: Workspace, bot: Releasebot, slack: FakeSlack) -> None:
+    """DESIGN.md §6: verify and roll back are the owner's, the approvers' and the managers';
+    start is the owner's and the managers' (no managers are configured here)."""
     release_id, card = await approved(workspace, bot)
     await settle(bot)
     seen = responses_seen(slack)
     await workspace.click("Verify", on=card_now(slack, card), by=EVE)
     refusal = await reply_with(slack, seen, "Only the release owner")
-    assert f"Only the release owner or the approvers of cab can verify REL-{release_id}" in refusal.text
+    assert (f"Only the release owner, <@UALICE>, or the approvers of cab (<@UBOB>, <!subteam^SCAB>) "
+            f"can verify REL-{release_id}") in refusal.text
     assert refusal["response_type"] == "ephemeral"
     assert len(slack.calls_to("views.open")) == 1  # only the planning modal
 
@@ -170,12 +173,14 @@ async def test_only_the_owner_and_the_approvers_verify_start_and_roll_back(
     await settle(bot)
     seen = responses_seen(slack)
     await workspace.click("Start", on=card_now(slack, card), by=EVE)
-    await reply_with(slack, seen, f"approvers of cab can start REL-{release_id}")
+    await reply_with(slack, seen, f"Only the release owner, <@UALICE>, can start REL-{release_id}")
     assert await state_of(bot, release_id) == "ready"
     answer = await ask(workspace, f"start REL-{release_id}", by=DAVE)  # an approver through the CAB group
+    assert f"Only the release owner, <@UALICE>, can start REL-{release_id}" in answer.text
+    answer = await ask(workspace, f"start REL-{release_id}", by=ALICE)
     assert "is executing" in answer.text
     answer = await ask(workspace, f"rollback REL-{release_id} I think it broke", by=EVE)
-    assert f"approvers of cab can roll back REL-{release_id}" in answer.text
+    assert f"<!subteam^SCAB>) can roll back REL-{release_id}" in answer.text
     assert await state_of(bot, release_id) == "executing"
 
 
@@ -282,8 +287,9 @@ async def test_two_verifiers_finishing_at_once_make_one_release_ready(workspace:
     kinds = [e.kind for e in (await details(bot, release_id)).events]
     assert kinds.count("ready") == 1 and kinds.count("verification_recorded") == 2
 
+    # The owner clicks Start three times at once: execution starts once.
     answers = await asyncio.gather(*(workspace.click("Start", on=card_now(slack, card), by=who)
-                                     for who in (ALICE, BOB, CAROL)))
+                                     for who in (ALICE, ALICE, ALICE)))
     assert all(a.status == 200 for a in answers)
     await reaches(bot, release_id, "executing")
     await slack.wait_for(lambda: len([r for r in slack.responses() if "execution cannot start" in r.text]) == 2)

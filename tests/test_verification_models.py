@@ -80,7 +80,7 @@ async def test_a_model_without_release_criteria_fails_when_the_owner_says_so(
         workspace: Workspace, bot: Releasebot, slack: FakeSlack) -> None:
     release_id, _ = await approved(workspace, bot, model="quick")
     await reaches(bot, release_id, "ready")
-    assert "is executing" in (await ask(workspace, f"start REL-{release_id}", by=BOB)).text
+    assert "is executing" in (await ask(workspace, f"start REL-{release_id}", by=ALICE)).text
     await verify(workspace, bot, release_id, {IMPLICIT_RELEASE_CRITERION: ("fail", "Checkout broke", "")}, by=ALICE)
     await reaches(bot, release_id, "failed")
 
@@ -112,7 +112,7 @@ async def test_sixty_criteria_are_verified_page_by_page_in_one_modal(workspace: 
     await eventually(lambda: _count(bot, release_id, 59))
     await slack.wait_for(lambda: "59 of 60 passed" in card_now(slack, card).mrkdwn(), timeout=30)
     assert (await details(bot, release_id)).release.state.value == "approved"
-    answer = await ask(workspace, f"start REL-{release_id}", by=BOB)
+    answer = await ask(workspace, f"start REL-{release_id}", by=ALICE)
     assert "still to pass: Procedure check 19 (not verified)." in answer.text
 
     # The last page again, from a fresh checklist: the page shows what was recorded before.

@@ -66,7 +66,8 @@ def release_card(release: ReleaseRecord, model: ReleaseModel | None,
     """The one message per release that shows where it stands, updated in place; `limits`
     say how much of the release plan it shows before *Read the plan*."""
     shown = plan.plan_view(release.plan, limits)
-    model_name = bk.escape(model.name) if model else f"`{release.model_key}` (no longer in the catalog)"
+    model_name = (f"{bk.escape(model.name)} · `{release.model_ref}`" if model
+                  else f"`{release.model_ref}` (its version cannot be read)")
     fields = [
         f"*State*\n{state_badge(release.state)}",
         f"*Release model*\n{model_name}",
@@ -122,6 +123,7 @@ HELP = """*releasebot*: release management from release models.
 • `/release rollback REL-n [REASON…]` (without a reason: the rollback form) · `/release cancel REL-n REASON…`
 • `/release schedule [DAYS]`: upcoming releases and clashes
 • `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n` · `/release close REL-n`
+• `/release owner REL-n @person`: hand a release over
 • `/release metrics [30d] [MODEL]`: the key metrics"""
 
 
@@ -133,10 +135,14 @@ def models_list(catalog: Catalog) -> Rendered:
     blocks: list[bk.Block] = [bk.header("Release models")]
     for model in catalog:
         approvers = ", ".join(_mention(a) for a in model.approval.approvers)
+        version = catalog.version(model.key)
+        planners = ", ".join(_mention(p) for p in model.planners) if model.planners is not None else ""
         lines = [
-            f"*{bk.escape(model.name)}* · `{model.key}` · {model.approach.value}",
+            f"*{bk.escape(model.name)}* · `{model.key}`{f' (version `{version}`)' if version else ''} · "
+            f"{model.approach.value}",
             bk.escape(model.description) if model.description else "",
             f"Approvers: {approvers} · quorum {model.approval.quorum}",
+            f"Planned by: {planners}" if planners else "",
             f"Plan one: `/release new {model.key} TITLE…`",
         ]
         blocks.append(bk.section("\n".join(line for line in lines if line)))
@@ -187,7 +193,10 @@ def describe_event(event: EventRecord) -> str:
     reason = f": {bk.escape(str(data['reason']))}" if data.get("reason") else ""
     match event.kind:
         case EventKind.PLANNED:
-            return f"planned by {who}"
+            version = f" with release model `{data['model']}@{data['version']}`" if data.get("version") else ""
+            return f"planned by {who}{version}"
+        case EventKind.OWNER_CHANGED:
+            return f"handed over by {who} from {bk.user(str(data.get('from')))} to {bk.user(str(data.get('to')))}"
         case EventKind.SUBMITTED:
             return f"submitted for approval by {who}"
         case EventKind.APPROVAL_RECORDED:

@@ -35,6 +35,7 @@ def review_message(release: ReleaseRecord, markdown: str) -> Rendered:
         buttons.append(bk.button("Close release", ids.CLOSE, value, style="primary"))
     blocks = bk.cap(blocks, bk.MESSAGE_BLOCKS - 2)
     blocks.append(bk.actions(*buttons, block_id=f"review:{release.id}"))
-    blocks.append(bk.context(f"{release.ref} · release review · buttons are for the release owner"))
+    blocks.append(bk.context(f"{release.ref} · release model `{release.model_ref}` · release review · "
+                             "buttons are for the release owner"))
     text = f"Release review of {release.ref} {bk.escape(release.title)}"
     return Rendered(bk.message_text(text), blocks)

@@ -82,6 +82,8 @@ class ChecklistModal:
     marks: tuple[Mark, ...]
     channel: str
     page: int = 0
+    #: The release model version the release keeps: the page lists its criteria.
+    model_version: str | None = None
 
     @property
     def ref(self) -> str:
@@ -98,7 +100,8 @@ class ChecklistModal:
     @classmethod
     def opening(cls, release: ReleaseRecord, checklist: Checklist, channel: str) -> ChecklistModal:
         marks = tuple(Mark.of(checklist.latest.get(item.criterion)) for item in checklist.items)
-        return cls(release.id, release.title[:80], release.model_key, checklist.phase, marks, channel)
+        return cls(release.id, release.title[:80], release.model_key, checklist.phase, marks, channel,
+                   model_version=release.model_version)
 
     def after(self, recorded: Mapping[int, Entry], user: str, now: datetime) -> ChecklistModal | None:
         """The next page, showing what this page just recorded; None after the last page."""
@@ -110,7 +113,8 @@ class ChecklistModal:
         return replace(self, marks=marks, page=self.page + 1)
 
     def metadata(self) -> str:
-        data = {"r": self.release_id, "t": self.title, "m": self.model_key, "ph": self.phase.value,
+        data = {"r": self.release_id, "t": self.title, "m": self.model_key, "v": self.model_version,
+                "ph": self.phase.value,
                 "p": self.page, "c": self.channel, "k": [m.encode() for m in self.marks]}
         text = json.dumps(data, separators=(",", ":"))
         if len(text) > METADATA_LIMIT:
@@ -124,8 +128,9 @@ class ChecklistModal:
         data = json.loads(text)
         raw = data["k"]
         marks = tuple(Mark.decode(m) for m in (raw if isinstance(raw, list) else list(raw)))
+        version = data.get("v")
         return cls(int(data["r"]), str(data["t"]), str(data["m"]), Phase(data["ph"]), marks,
-                   str(data["c"]), int(data["p"]))
+                   str(data["c"]), int(data["p"]), str(version) if version else None)
 
 
 def checklist_view(modal: ChecklistModal, model: ReleaseModel) -> bk.Block:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -84,7 +85,7 @@ async def show(inv: Invocation, services: Services) -> None:
         if details is None:
             await refuse(inv.respond, no_such_release(release_id).refusal, release_id)
             return
-        model = services.catalog.get(details.release.model_key)
+        model = await services.releases.model_of(details.release)
         await answer(inv.respond, messages.release_record(details, model))
 
     await guarded("/release show", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
@@ -190,6 +191,29 @@ close = _on_release("/release close REL-7")(_acting(
     lambda rid, _: f"REL-{rid} is closed."))
 
 
+#: A person named in a command: `<@U123|dave>` (the manifest's should_escape), `<@U123>`, or a
+#: bare id.
+_PERSON = re.compile(r"^(?:<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>|([UW][A-Z0-9]{2,}))$")
+
+
+def person(text: str) -> str | None:
+    match = _PERSON.match(text.strip())
+    return (match.group(1) or match.group(2)) if match else None
+
+
+@_on_release("/release owner REL-7 @person")
+async def owner(inv: Invocation, services: Services, release_id: int) -> None:
+    """Hand a release over: the new owner must be named as a mention (Slack sends its id)."""
+    new_owner = person(inv.args[1]) if len(inv.args) > 1 else None
+    if new_owner is None:
+        await inv.refuse("Say who takes it over, as a mention: `/release owner REL-7 @dave`.")
+        return
+    await _acting(
+        "/release owner", lambda inv, s, rid: s.releases.hand_over(rid, inv.user, new_owner),
+        lambda rid, _: f"REL-{rid} now belongs to <@{new_owner}>: reminders and notices go to them from now on.",
+    )(inv, services, release_id)
+
+
 @_on_release("/release verify REL-7")
 async def verify(inv: Invocation, services: Services, release_id: int) -> None:
     """Open the checklist at once after the ack: the trigger_id expires 3 s after the command."""
@@ -216,6 +240,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "survey": survey,
     "review": review,
     "close": close,
+    "owner": owner,
     "schedule": communications.schedule,
     "announce": communications.announce,
     "plan": plan.command,

@@ -56,7 +56,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_plan_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
         draft = parse_plan(view, user)
-        errors = services.releases.check_draft(draft)
+        errors = await services.releases.check_plan(draft)
         if errors:
             await ack(response_action="errors", errors=errors)
             return

@@ -147,7 +147,8 @@ def register(app: AsyncApp, services: Services) -> None:
             log.warning("checklist submission with unreadable metadata (user=%s, view=%s)", user, view.get("id"))
             await ack()
             return
-        model = services.catalog.get(modal.model_key)
+        model = (await services.versions.get(modal.model_key, modal.model_version) if modal.model_version
+                 else services.catalog.get(modal.model_key))
         listed = items(model, modal.phase) if model else ()
         if model is None or len(listed) != len(modal.marks):
             await ack(response_action="update", view=notice_view(

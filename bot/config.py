@@ -7,8 +7,9 @@ spelled exactly as documented and never prefixed.
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODELS = Path(__file__).parent / "release_models"
@@ -34,6 +35,29 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite+aiosqlite:///./releasebot.db", alias="DATABASE_URL")
     releasebot_models: Path = Field(default=BUNDLED_MODELS, alias="RELEASEBOT_MODELS")
     port: int = Field(default=3000, alias="PORT", ge=1, le=65535)
+    #: Release managers (DESIGN.md §6): user and user-group ids, comma-separated.
+    releasebot_managers: str = Field(default="", alias="RELEASEBOT_MANAGERS")
+    #: How times are read (`/release freeze 2026-12-24 …`) and shown (DESIGN.md §8).
+    releasebot_timezone: str = Field(default="UTC", alias="RELEASEBOT_TIMEZONE")
+    #: The calendar feed's token until the pipeline API's tokens serve it (DESIGN.md §8).
+    releasebot_calendar_token: str = Field(default="", alias="RELEASEBOT_CALENDAR_TOKEN")
+
+    @field_validator("releasebot_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name; write one like UTC or Europe/Berlin") from None
+        return value
+
+    @property
+    def managers(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.releasebot_managers.split(",") if part.strip())
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.releasebot_timezone)
 
     @property
     def socket_mode(self) -> bool:

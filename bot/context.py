@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.approvals import ApprovalService
+from bot.calendar import CalendarService
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.communications import CommunicationService
+from bot.freezes import FreezeService
 from bot.home import HomeService
 from bot.metrics import MetricsService
 from bot.releases import ReleaseService
@@ -28,3 +30,5 @@ class Services:
     metrics: MetricsService
     home: HomeService
     communications: CommunicationService
+    freezes: FreezeService
+    calendar: CalendarService

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.approvals import DECISIONS, REQUEST_EVENTS, ApprovalRequests
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog
+from bot.clashes import ClashFinder, ClashNotices
 from bot.communication_plan import CommunicationPlanner
 from bot.lifecycle import EventKind
 from bot.review import ReviewReports
@@ -17,8 +18,9 @@ from bot.transitions import Follower
 from bot.verification import ready_without_checks
 
 
-def followers(catalog: Catalog, cards: ReleaseCards, reports: ReviewReports) -> list[Follower]:
-    requests = ApprovalRequests(catalog)
+def followers(catalog: Catalog, cards: ReleaseCards, reports: ReviewReports,
+              clash_finder: ClashFinder | None = None) -> list[Follower]:
+    requests = ApprovalRequests(catalog, clash_finder)
     return [
         # The card shows the release as it now is, whatever happened.
         Follower("release card", None, cards.refresh),
@@ -30,6 +32,9 @@ def followers(catalog: Catalog, cards: ReleaseCards, reports: ReviewReports) -> 
         Follower("decision to the owner", DECISIONS, requests.tell_owner),
         # Approved with nothing to verify: ready at once (a further decision, applied in turn).
         Follower("ready without checks", frozenset({EventKind.APPROVED}), ready_without_checks(catalog)),
+        # A window moved into a freeze or onto another release's components: the owner hears of it.
+        *([Follower("clash notice", frozenset({EventKind.WINDOW_CHANGED}), ClashNotices(clash_finder).follow)]
+          if clash_finder else []),
         # A posted review shows the release closed or rolled back.
         Follower("release review", frozenset({EventKind.CLOSED, EventKind.ROLLED_BACK}), reports.follow),
     ]

@@ -13,7 +13,8 @@ definitions, also stated in every answer's footer:
 - *Success, failure and rollback rates* divide by the releases with an outcome of
   execution (released + failed + rolled back), so the three add up to 100%.
 - *Schedule adherence* is the share of started releases whose first start lies within
-  their planned window; the *average start delay* is over the same releases, time after
+  their planned window, leaving out those a freeze held past it (counted as delayed by a
+  freeze); the *average start delay* is over the same releases, time after
   the planned start, an early start counting as no delay.
 - *Lead time* is from creation to the first `released` event, for every release that
   reached it; median and 90th percentile by nearest rank (the value of one real release).
@@ -88,6 +89,9 @@ class KeyMetrics:
     satisfaction: float | None
     invitations: int
     respondents: int
+    #: Started outside the window because a freeze held them: counted on their own, out of
+    #: the adherence share (the schedule moved, not the release team).
+    delayed_by_freeze: int = 0
 
     @property
     def executed(self) -> int:
@@ -108,7 +112,7 @@ class KeyMetrics:
 
     @property
     def schedule_adherence(self) -> float | None:
-        return _rate(self.started_in_window, self.started)
+        return _rate(self.started_in_window, self.started - self.delayed_by_freeze)
 
     @property
     def response_rate(self) -> float | None:
@@ -143,4 +147,5 @@ class MetricsService:
             backlog_oldest_id=backlog.oldest_id, backlog_oldest_wait=_span(backlog.oldest_wait),
             ratings=surveys.ratings, satisfaction=surveys.avg_rating,
             invitations=surveys.invitations, respondents=surveys.respondents,
+            delayed_by_freeze=f.delayed_by_freeze,
         )

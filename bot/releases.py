@@ -13,6 +13,7 @@ from bot import actions as ids
 from bot import lifecycle
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog
+from bot.clashes import ClashNotices
 from bot.clock import Clock
 from bot.lifecycle import Actor, EventKind, Role, State
 from bot.outbox import CHANNEL_ERRORS
@@ -46,7 +47,8 @@ class PlanDraft:
 
 class ReleaseService:
     def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock, transitions: Transitions,
-                 cards: ReleaseCards):
+                 cards: ReleaseCards, clash_notices: ClashNotices | None = None):
+        self.clash_notices = clash_notices
         self.uow = uow
         self.catalog = catalog
         self.clock = clock
@@ -78,6 +80,8 @@ class ReleaseService:
                 await uow.events.append(release.id, EventKind.PLANNED, draft.owner, now,
                                         {"model": draft.model_key})
                 await self.cards.post(uow, release, now)
+                if self.clash_notices:
+                    await self.clash_notices.tell(uow, release, now)
             await uow.commit()
         return Outcome.success(release, created=created)
 

@@ -21,10 +21,16 @@ class Who:
 
 
 class Roles:
-    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, directory: Directory):
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, directory: Directory,
+                 managers: tuple[str, ...] = ()):
         self.uow = uow
         self.catalog = catalog
         self.directory = directory
+        #: `RELEASEBOT_MANAGERS` as configured (users and user groups).
+        self.managers = managers
+
+    async def is_manager(self, user: str) -> bool:
+        return bool(self.managers) and user in await resolve(self.directory, self.managers)
 
     async def approvers(self, model: ReleaseModel) -> frozenset[str]:
         return await resolve(self.directory, model.approval.approvers)
@@ -44,4 +50,6 @@ class Roles:
             roles.add(Role.OWNER)
         if user in await self.approvers(model):
             roles.add(Role.APPROVER)
+        if await self.is_manager(user):
+            roles.add(Role.MANAGER)
         return Who(Actor(user, frozenset(roles)), model, release)

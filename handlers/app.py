@@ -19,14 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.slack
 from bot.approvals import ApprovalService
+from bot.blackouts import load_blackouts
+from bot.calendar import CalendarAccess, CalendarService, SettingToken
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog
+from bot.clashes import ClashFinder, ClashNotices
 from bot.clock import Clock, utcnow
 from bot.communications import CommunicationService
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
 from bot.followers import followers
+from bot.freezes import FreezeService
 from bot.heartbeat import Heartbeat
 from bot.home import HomeService
 from bot.metrics import MetricsService
@@ -38,6 +42,7 @@ from bot.slack.gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
 from bot.transitions import Transitions
 from bot.verification import VerificationService
+from handlers import calendar_feed
 from handlers.slack import edge
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
@@ -59,6 +64,8 @@ class Releasebot:
     client: AsyncWebClient
     dispatcher: Dispatcher
     heartbeat: Heartbeat
+    #: Who may read `/calendar.ics`: the pipeline API's tokens replace this (FOR_H11.md).
+    calendar_access: CalendarAccess | None = None
 
     async def start(self) -> None:
         await migrate.upgrade(self.engine)
@@ -74,6 +81,8 @@ class Releasebot:
         app = web.Application()
         app.router.add_post(EVENTS_PATH, self._slack_request)
         app.router.add_get("/healthz", self._healthz)
+        if self.calendar_access is not None:
+            calendar_feed.register(app, self.services.calendar, self.calendar_access)
 
         async def on_startup(_: web.Application) -> None:
             await self.start()
@@ -117,20 +126,24 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     client = web_client(settings.slack_bot_token, settings.slack_api_url)
     outbox_client = web_client(settings.slack_bot_token, settings.slack_api_url, retries=False)
     directory = SlackDirectory(client)
-    roles = Roles(uow, catalog, directory)
+    roles = Roles(uow, catalog, directory, settings.managers)
+    freezes = FreezeService(uow, catalog, clock, roles, load_blackouts(catalog.folder, catalog.keys),
+                            settings.timezone)
+    clash_finder = ClashFinder(freezes)
     cards = ReleaseCards(catalog)
     reports = ReviewReports(catalog, catalog.templates)
-    transitions = Transitions(uow, clock, followers(catalog, cards, reports))
-    releases = ReleaseService(uow, catalog, clock, transitions, cards)
+    transitions = Transitions(uow, clock, followers(catalog, cards, reports, clash_finder))
+    releases = ReleaseService(uow, catalog, clock, transitions, cards, ClashNotices(clash_finder))
     approvals = ApprovalService(uow, catalog, clock, transitions, roles)
-    verification = VerificationService(uow, catalog, transitions, roles)
+    verification = VerificationService(uow, catalog, transitions, roles, freezes)
     surveys = SurveyService(uow, catalog, clock, directory)
     reviews = ReviewService(uow, clock, transitions, reports)
     metrics = MetricsService(uow, catalog, clock)
-    home = HomeService(uow, catalog, roles, metrics)
+    home = HomeService(uow, catalog, roles, metrics, freezes)
     services = Services(releases=releases, approvals=approvals, verification=verification, surveys=surveys,
                         reviews=reviews, catalog=catalog, clock=clock,
-                        communications=CommunicationService(uow, catalog, clock), metrics=metrics, home=home)
+                        communications=CommunicationService(uow, catalog, clock), metrics=metrics, home=home,
+                        freezes=freezes, calendar=CalendarService(uow, catalog, clock, freezes))
     dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
@@ -143,4 +156,5 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         logger=logging.getLogger("releasebot.bolt"),
     )
     handlers.slack.register(bolt, services)
-    return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)
+    return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat,
+                      calendar_access=SettingToken(settings.releasebot_calendar_token))

@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bot.blackouts import load_blackouts
 from bot.catalog import Catalog, CatalogError
 from bot.config import Settings, SettingsError, load_settings
 from handlers.slack.manifest import manifest
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 def check_models(folder: Path) -> int:
     try:
         catalog = Catalog.load(folder)
+        load_blackouts(folder, catalog.keys)  # freezes.yaml, when there is one
     except CatalogError as exc:
         print(str(exc), file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {folder}", file=sys.stderr)

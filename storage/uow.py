@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import db
+from storage.freezes import FreezeRepository
 from storage.home import HomeQueries
 from storage.metrics import MetricsQueries
 from storage.outbox import OutboxRepository
@@ -34,6 +35,7 @@ class UnitOfWork:
     approvals: ApprovalRepository
     surveys: SurveyRepository
     verifications: VerificationRepository
+    freezes: FreezeRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
                  read_only: bool = False):
@@ -56,6 +58,7 @@ class UnitOfWork:
         self.approvals = ApprovalRepository(self.session)
         self.surveys = SurveyRepository(self.session)
         self.verifications = VerificationRepository(self.session)
+        self.freezes = FreezeRepository(self.session)
         return self
 
     async def commit(self) -> None:

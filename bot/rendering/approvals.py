@@ -4,13 +4,18 @@ approvers decide, ending with the outcome and no buttons."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot import actions as ids
 from bot.catalog import ReleaseModel
 from bot.lifecycle import State
 from bot.records import ApprovalRecord, ReleaseRecord
 from bot.rendering import blocks as bk
+from bot.rendering.freezes import clash_lines
 from bot.rendering.messages import Rendered, components_text, window
+
+if TYPE_CHECKING:
+    from bot.clashes import WindowClashes
 
 
 def approval_anchor(release_id: int) -> str:
@@ -40,7 +45,7 @@ def approval_status(release: ReleaseRecord, quorum: int, decisions: Sequence[App
 
 
 def approval_request(release: ReleaseRecord, model: ReleaseModel, decisions: Sequence[ApprovalRecord],
-                     cancel_reason: str | None = None) -> Rendered:
+                     cancel_reason: str | None = None, clashes: WindowClashes | None = None) -> Rendered:
     policy = model.approval
     fields = [
         f"*Release model*\n{bk.escape(model.name)}",
@@ -57,6 +62,9 @@ def approval_request(release: ReleaseRecord, model: ReleaseModel, decisions: Seq
     ]
     if release.description:
         blocks.append(bk.section(bk.escape(bk.truncate(release.description, 1500))))
+    if clashes and release.state is State.AWAITING_APPROVAL:
+        # Approvers decide knowing what the window runs into (DESIGN.md §8).
+        blocks.append(bk.section("*Clashes with the change schedule*\n" + "\n".join(clash_lines(clashes))))
     blocks.append(bk.section(status))
     if release.state is State.AWAITING_APPROVAL:
         value = str(release.id)

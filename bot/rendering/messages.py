@@ -109,7 +109,9 @@ HELP = """*releasebot*: release management from release models.
 • `/release verify REL-n`: record verification outcomes
 • `/release start REL-n`: start execution when the release is ready
 • `/release rollback REL-n REASON…` · `/release cancel REL-n REASON…`
-• `/release schedule [DAYS]`: upcoming releases and clashes
+• `/release schedule [DAYS]`: upcoming releases, freezes and clashes
+• `/release freeze START END REASON… [models=KEY,KEY]` · `/release freezes` · `/release unfreeze FRZ-n`
+• `/release start REL-n override REASON…`: a release manager starts through a freeze
 • `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n` · `/release close REL-n`
 • `/release metrics [30d] [MODEL]`: the key metrics"""
 
@@ -218,6 +220,12 @@ def describe_event(event: EventRecord) -> str:
             return f"{data.get('count')} scheduled message(s) withdrawn ({names}){reason}"
         case EventKind.CANCELLED | EventKind.ROLLED_BACK:
             return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
+        case EventKind.FREEZE_OVERRIDDEN:
+            frozen = ", ".join(bk.escape(str(f)) for f in data.get("freezes") or [])
+            return f":ice_cube: started through the freeze {frozen} by {who}{reason}"
+        case EventKind.DELAYED_BY_FREEZE:
+            frozen = ", ".join(bk.escape(str(f)) for f in data.get("freezes") or [])
+            return f"the start was held past the planned start by the freeze {frozen}"
         case _:
             return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
 

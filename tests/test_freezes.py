@@ -15,9 +15,12 @@ from bot.blackouts import Blackout, load_blackouts
 from bot.catalog import CatalogError
 from bot.config import Settings
 from bot.freeze_input import FreezeRequest, parse_freeze
+from bot.rendering.metrics import metrics_message
 from handlers.app import Releasebot
-from tests.conftest import ALICE, EVE, MODELS, eventually, plan_release, settle, window
+from tests.conftest import ALICE, CHANNEL, EVE, MODELS, MovableClock, drive, eventually, plan_release, settle, window
 from tests.fake_slack import FakeSlack
+from tests.test_home import open_home
+from tests.test_window import in_days, open_window_modal, window_values
 from tests.verifying import APPROVALS, approved, ask, details, state_of
 from tests.workspace import SIGNING_SECRET, Workspace
 
@@ -191,3 +194,72 @@ async def test_planning_and_the_approval_request_warn_of_a_freeze_and_a_clashing
 
 async def _is(bot: Releasebot, release_id: int, state: str) -> bool:
     return await state_of(bot, release_id) == state
+
+
+async def test_a_start_a_freeze_held_past_its_window_counts_as_delayed_by_a_freeze(
+        workspace: Workspace, bot: Releasebot, clock: MovableClock) -> None:
+    start, end = window(days=0, hours=1)
+    release_id, _ = await approved(workspace, bot, model="quick", start=start + timedelta(hours=1),
+                                   end=end + timedelta(hours=1))
+    await eventually(lambda: _is(bot, release_id, "ready"))
+    await ask(workspace, "freeze now 4h Data centre move", by=EVE)
+    clock.advance(hours=3)  # the planned window has passed; the freeze is still in force
+    assert "FRZ-1" in (await ask(workspace, f"start REL-{release_id}", by=ALICE)).text
+    clock.advance(hours=1, minutes=30)  # the freeze is over
+    assert f"REL-{release_id} is executing" in (await ask(workspace, f"start REL-{release_id}", by=ALICE)).text
+    kinds = [e.kind for e in (await details(bot, release_id)).events]
+    assert "delayed_by_freeze" in kinds and "freeze_overridden" not in kinds
+    figures = await bot.services.metrics.key_metrics(30)
+    assert (figures.started, figures.delayed_by_freeze, figures.schedule_adherence) == (1, 1, None)
+    text = metrics_message(figures).blocks.__str__()
+    assert "1 delayed by a freeze" in text and "counts as delayed by a freeze" in text
+
+
+async def test_a_recurring_blackout_in_force_refuses_a_start(workspace: Workspace, bot: Releasebot) -> None:
+    release_id, _ = await approved(workspace, bot, model="quick")
+    await eventually(lambda: _is(bot, release_id, "ready"))
+    now = bot.services.clock()
+    bot.services.freezes.blackouts.append(Blackout.model_validate({
+        "name": "Every day", "rrule": "FREQ=DAILY", "start": f"{now:%H}:00", "duration": "2h",
+        "models": ["quick"], "reason": "Batch window"}))
+    refused = await ask(workspace, f"start REL-{release_id}", by=ALICE)
+    assert "the recurring blackout “Every day” (Batch window) is in force until" in refused.text
+    assert [f.ref for f in await bot.services.freezes.in_force("quick")] == ["Every day"]
+    assert await bot.services.freezes.in_force("cab") == []
+
+
+async def test_the_schedule_and_the_app_home_show_freezes_beside_releases(
+        workspace: Workspace, bot: Releasebot, slack: FakeSlack) -> None:
+    await plan_release(workspace, title="Ledger 1")
+    await ask(workspace, "freeze now 3d models=cab Quarter close", by=EVE)
+    schedule = await ask(workspace, "schedule", by=ALICE)
+    assert "FRZ-1" in schedule.all_text() and "Quarter close" in schedule.all_text()
+    assert "FRZ-1" in str(await open_home(workspace, ALICE))
+
+
+async def test_the_review_shows_a_start_through_a_freeze(workspace: Workspace, bot: Releasebot,
+                                                         slack: FakeSlack) -> None:
+    release_id, _ = await approved(workspace, bot, model="quick")
+    await eventually(lambda: _is(bot, release_id, "ready"))
+    await ask(workspace, "freeze now 2h Incident INC-42", by=EVE)
+    await ask(workspace, f"start REL-{release_id} override Security fix cannot wait", by=EVE)
+    await drive(bot, release_id, "released")
+    assert (await workspace.command(f"review REL-{release_id}", by=ALICE)).status == 200
+    review = await slack.wait_for(lambda: [p for p in slack.posts(CHANNEL) if "Started through the freeze FRZ-1"
+                                           in p.all_text()])
+    assert "Security fix cannot wait" in review[0].all_text()
+
+
+async def test_moving_a_window_into_a_freeze_tells_the_owner(workspace: Workspace, bot: Releasebot,
+                                                              slack: FakeSlack) -> None:
+    start, end = in_days(3)
+    release_id, card = await plan_release(workspace, start=start, end=end)
+    later, later_end = in_days(6)
+    await ask(workspace, f"freeze {later:%Y-%m-%d} 1d Audit", by=EVE)
+    await settle(bot)
+    assert not [p for p in slack.posts() if "clashes" in p.all_text()]  # the first window was clear
+    view = await open_window_modal(workspace, slack, card)
+    assert (await workspace.submit_view(view, window_values(later, later_end), by=ALICE)).status == 200
+    notice = await slack.wait_for(lambda: [p for p in slack.posts() if p.channel.startswith("D")
+                                           and "new window" in p.all_text()])
+    assert f"REL-{release_id}" in notice[0].all_text() and "FRZ-1" in notice[0].all_text()

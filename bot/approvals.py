@@ -13,6 +13,7 @@ from datetime import datetime
 
 from bot import lifecycle
 from bot.catalog import ReleaseModel, format_duration
+from bot.clashes import ClashFinder, WindowClashes
 from bot.clock import Clock
 from bot.lifecycle import Event, EventKind, Refused, State
 from bot.model_versions import ModelVersions
@@ -135,8 +136,14 @@ async def _record(uow: UnitOfWork, release: ReleaseRecord, decision: lifecycle.D
 class ApprovalRequests:
     """Followers: the approval request in the model's approval channel, and the owner's notice."""
 
-    def __init__(self, versions: ModelVersions):
+    def __init__(self, versions: ModelVersions, clash_finder: ClashFinder | None = None):
         self.versions = versions
+        self.clash_finder = clash_finder
+
+    async def _clashes(self, uow: UnitOfWork, release: ReleaseRecord) -> WindowClashes | None:
+        if self.clash_finder is None or release.state is not State.AWAITING_APPROVAL:
+            return None
+        return await self.clash_finder.of(uow, release)
 
     async def follow(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
         """Post the approval request on submission; keep it current as decisions arrive."""
@@ -144,7 +151,7 @@ class ApprovalRequests:
         if model is None:
             return
         if event.kind is EventKind.SUBMITTED:
-            rendered = approval_request(release, model, [])
+            rendered = approval_request(release, model, [], clashes=await self._clashes(uow, release))
             await Message.post(channel=model.approval.channel, rendered=rendered,
                                anchor=approval_anchor(release.id), dedupe_key=f"{release.ref}:approval:post",
                                release_id=release.id, notify_user=release.owner).enqueue(uow, now)
@@ -155,7 +162,8 @@ class ApprovalRequests:
         decisions = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
         reason = str(event.data.get("reason")) if event.kind is EventKind.CANCELLED else None
         history = [EventRecord.from_row(e) for e in await uow.events.for_release(release.id)]
-        rendered = approval_request(release, model, decisions, cancel_reason=reason, history=history)
+        rendered = approval_request(release, model, decisions, cancel_reason=reason, history=history,
+                                    clashes=await self._clashes(uow, release))
         await Message.update(channel=model.approval.channel, rendered=rendered, anchor=approval_anchor(release.id),
                              dedupe_key=f"{release.ref}:approval:v{release.version}", release_id=release.id,
                              notify_user=release.owner).enqueue(uow, now)

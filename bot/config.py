@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,20 @@ class Settings(BaseSettings):
                              "comma-separated, e.g. U0123ALICE,S0123RELEASE")
         return value
 
+    #: How times are read (`/release freeze 2026-12-24 …`) and shown (DESIGN.md §8).
+    releasebot_timezone: str = Field(default="UTC", alias="RELEASEBOT_TIMEZONE")
+    #: The calendar feed's token until the pipeline API's tokens serve it (DESIGN.md §8).
+    releasebot_calendar_token: str = Field(default="", alias="RELEASEBOT_CALENDAR_TOKEN")
+
+    @field_validator("releasebot_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name; write one like UTC or Europe/Berlin") from None
+        return value
+
     @property
     def managers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(part.strip() for part in self.releasebot_managers.split(",") if part.strip()))
@@ -78,6 +93,10 @@ class Settings(BaseSettings):
             return db.async_url(value)
         except ValueError:
             return value
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.releasebot_timezone)
 
     @property
     def socket_mode(self) -> bool:

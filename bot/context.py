@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.approvals import ApprovalService
+from bot.calendar import CalendarService
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.communications import CommunicationService
+from bot.freezes import FreezeService
 from bot.home import HomeService
 from bot.metrics import MetricsService
 from bot.model_versions import ModelVersions
@@ -32,3 +34,5 @@ class Services:
     communications: CommunicationService
     plans: PlanService
     versions: ModelVersions
+    freezes: FreezeService
+    calendar: CalendarService

@@ -11,6 +11,7 @@ from __future__ import annotations
 from bot.approvals import DECISIONS, REQUEST_EVENTS, ApprovalRequests
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog
+from bot.clashes import ClashFinder, ClashNotices
 from bot.communication_plan import CommunicationPlanner
 from bot.lifecycle import EventKind
 from bot.model_versions import ModelVersions
@@ -21,8 +22,8 @@ from bot.verification import ready_without_checks
 
 
 def followers(catalog: Catalog, versions: ModelVersions, cards: ReleaseCards,
-              reports: ReviewReports) -> list[Follower]:
-    requests = ApprovalRequests(versions)
+              reports: ReviewReports, clash_finder: ClashFinder | None = None) -> list[Follower]:
+    requests = ApprovalRequests(versions, clash_finder)
     plans = PlanFollowers(catalog)
     return [
         # The card shows the release as it now is, whatever happened.
@@ -38,6 +39,9 @@ def followers(catalog: Catalog, versions: ModelVersions, cards: ReleaseCards,
         # A plan changed after approval: the approvers who approved hear of it; a model that asks
         # for approval again withdraws their approvals (a further decision, applied in turn).
         Follower("plan change to the approvers", frozenset({EventKind.PLAN_CHANGED}), plans.after_change),
+        # A window moved into a freeze or onto another release's components: the owner hears of it.
+        *([Follower("clash notice", frozenset({EventKind.WINDOW_CHANGED}), ClashNotices(clash_finder).follow)]
+          if clash_finder else []),
         # A posted review shows the release closed or rolled back (and how).
         Follower("release review", frozenset({EventKind.CLOSED, EventKind.ROLLED_BACK,
                                                EventKind.ROLLBACK_PLAN_NOTED}), reports.follow),

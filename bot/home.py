@@ -8,10 +8,11 @@ the same as one with fifteen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.catalog import Catalog, ReleaseModel
+from bot.freezes import Freeze, FreezeService
 from bot.lifecycle import State
 from bot.metrics import DEFAULT_DAYS, KeyMetrics, MetricsService
 from bot.records import ReleaseRecord
@@ -21,6 +22,7 @@ from storage.uow import UnitOfWorkFactory
 #: How many releases each list shows; the rest are counted ("…and N more").
 MINE_SHOWN = 15
 AWAITING_SHOWN = 10
+HOME_FREEZES = 5
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,14 @@ class Home:
     mine_total: int
     awaiting: list[ReleaseRecord]
     awaiting_total: int
+    #: Freezes in force now or coming (the change schedule beside the releases).
+    freezes: list[Freeze] = field(default_factory=list)
 
 
 class HomeService:
-    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, roles: Roles, metrics: MetricsService):
+    def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, roles: Roles, metrics: MetricsService,
+                 freezes: FreezeService | None = None):
+        self.freezes = freezes
         self.uow = uow
         self.catalog = catalog
         self.roles = roles
@@ -55,8 +61,9 @@ class HomeService:
             mine, mine_total = await uow.releases.newest(owner=user, limit=MINE_SHOWN)
             awaiting, awaiting_total = await uow.home.awaiting_decision(
                 user, State.AWAITING_APPROVAL.value, keys, own_allowed, AWAITING_SHOWN)
+        freezes = await self.freezes.current_and_coming() if self.freezes else []
         return Home(
-            user=user, at=metrics.until, metrics=metrics,
+            user=user, at=metrics.until, metrics=metrics, freezes=freezes[:HOME_FREEZES],
             mine=[ReleaseRecord.from_row(r) for r in mine], mine_total=mine_total,
             awaiting=[ReleaseRecord.from_row(r) for r in awaiting], awaiting_total=awaiting_total,
         )

@@ -79,6 +79,11 @@ class EventKind(StrEnum):
     APPROVALS_RESET = "approvals_reset"
     ROLLBACK_PLAN_NOTED = "rollback_plan_noted"
     OWNER_CHANGED = "owner_changed"
+    #: A release manager started the release through a freeze (DESIGN.md §8).
+    FREEZE_OVERRIDDEN = "freeze_overridden"
+    #: The release started after its planned start because a freeze held it (the metrics
+    #: count it as delayed by a freeze, not as missing its window).
+    DELAYED_BY_FREEZE = "delayed_by_freeze"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).
@@ -441,11 +446,36 @@ def become_ready(release: Release, missing: Sequence[str], why: str, now: dateti
     return Moved(State.READY, Event(EventKind.READY, actor, now, {"reason": why}))
 
 
-def start(release: Release, actor: Actor, missing: Sequence[str], now: datetime) -> Decision:
-    """Start execution. `missing` lists the pre-execution criteria not (yet) passed.
+@dataclass(frozen=True)
+class FreezeInForce:
+    """A freeze of the change schedule as the rules see it: `ref` is `FRZ-n` for a one-off
+    freeze, the blackout's name for a recurring one; `end` is aware, in the zone people read."""
+
+    ref: str
+    reason: str
+    start: datetime
+    end: datetime
+    recurring: bool = False
+
+    @property
+    def named(self) -> str:
+        what = f"the recurring blackout “{self.ref}”" if self.recurring else self.ref
+        return f"{what} ({self.reason})" if self.reason and self.reason != self.ref else what
+
+    @property
+    def until(self) -> str:
+        return self.end.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def start(release: Release, actor: Actor, missing: Sequence[str], now: datetime,
+          freezes: Sequence[FreezeInForce] = (), override: str | None = None) -> Decision:
+    """Start execution. `missing` lists the pre-execution criteria not (yet) passed;
+    `freezes` those in force for the release's model now.
 
     Only a ready release starts: an approved one with nothing missing becomes ready first
-    (`become_ready`), so that the record always says why execution was allowed.
+    (`become_ready`), so that the record always says why execution was allowed. A freeze
+    stops execution (DESIGN.md §8): only a release manager starts through it, with a reason
+    (`override`), and the started event says which freezes were overridden and why.
     """
     if refusal := permit(release, actor, Action.START):
         return refusal
@@ -456,7 +486,28 @@ def start(release: Release, actor: Actor, missing: Sequence[str], now: datetime)
                                     "its checklist shows what is left to verify.")
     if release.state is not State.READY:
         return _wrong_state(release, "ready, so execution cannot start")
+    if freezes and override is None:
+        named = "; ".join(f"{f.named} is in force until {f.until}" for f in freezes)
+        return Refused("frozen", f"{release.ref} cannot start now: the change schedule is frozen: {named}. "
+                                 "A release manager may start it anyway, with a reason.")
+    if freezes and override is not None:
+        if not actor.has(Role.MANAGER):
+            return Refused("not_allowed", f"Only a release manager can start {release.ref} through a freeze.")
+        if not override.strip():
+            return Refused("reason_required",
+                           f"Say why {release.ref} must start during the freeze: the reason is recorded.")
+        return Moved(State.EXECUTING, Event(EventKind.STARTED, actor.user_id, now, {
+            "freeze_overridden": {"freezes": [f.ref for f in freezes], "reason": override.strip()}}))
     return Moved(State.EXECUTING, Event(EventKind.STARTED, actor.user_id, now))
+
+
+def may_freeze(actor: Actor, managers: Sequence[str] = ()) -> Refused | None:
+    """Freezing and unfreezing the change schedule is for release managers (DESIGN.md §6)."""
+    if actor.has(Role.MANAGER):
+        return None
+    listed = f" ({', '.join(managers)})" if managers else " (none are configured: set RELEASEBOT_MANAGERS)"
+    return Refused("not_allowed", f"Only release managers{listed} can freeze or unfreeze the change schedule.",
+                   tuple(managers))
 
 
 def rollback(release: Release, actor: Actor, reason: str, now: datetime,

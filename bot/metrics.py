@@ -13,7 +13,8 @@ definitions, also stated in every answer's footer:
 - *Success, failure and rollback rates* divide by the releases with an outcome of
   execution (released + failed + rolled back), so the three add up to 100%.
 - *Schedule adherence* is the share of started releases whose first start lies within
-  their planned window; the *average start delay* is over the same releases, time after
+  their planned window, leaving out those a freeze held past it (counted as delayed by a
+  freeze); the *average start delay* is over the same releases, time after
   the planned start, an early start counting as no delay.
 - *Lead time* is from creation to the first `released` event, for every release that
   reached it; median and 90th percentile by nearest rank (the value of one real release).
@@ -93,6 +94,9 @@ class KeyMetrics:
     respondents: int
     #: Outcomes per risk level of the release plan, highest risk first, "not assessed" last.
     by_risk: tuple[RiskOutcomes, ...] = ()
+    #: Started outside the window because a freeze held them: counted on their own, out of
+    #: the adherence share (the schedule moved, not the release team).
+    delayed_by_freeze: int = 0
 
     @property
     def executed(self) -> int:
@@ -113,7 +117,7 @@ class KeyMetrics:
 
     @property
     def schedule_adherence(self) -> float | None:
-        return _rate(self.started_in_window, self.started)
+        return _rate(self.started_in_window, self.started - self.delayed_by_freeze)
 
     @property
     def response_rate(self) -> float | None:
@@ -194,4 +198,5 @@ class MetricsService:
             ratings=surveys.ratings, satisfaction=surveys.avg_rating,
             invitations=surveys.invitations, respondents=surveys.respondents,
             by_risk=risk_outcomes(risks),
+            delayed_by_freeze=f.delayed_by_freeze,
         )

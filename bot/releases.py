@@ -14,6 +14,7 @@ from bot import actions as ids
 from bot import lifecycle, release_plan
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog, ReleaseModel
+from bot.clashes import ClashNotices
 from bot.clock import Clock
 from bot.lifecycle import EventKind, Refused, Role, State
 from bot.model_versions import ModelVersions
@@ -54,7 +55,9 @@ class PlanDraft:
 
 class ReleaseService:
     def __init__(self, uow: UnitOfWorkFactory, catalog: Catalog, clock: Clock, transitions: Transitions,
-                 cards: ReleaseCards, versions: ModelVersions, roles: Roles):
+                 cards: ReleaseCards, versions: ModelVersions, roles: Roles,
+                 clash_notices: ClashNotices | None = None):
+        self.clash_notices = clash_notices
         self.uow = uow
         self.catalog = catalog
         self.clock = clock
@@ -94,6 +97,8 @@ class ReleaseService:
                 await uow.events.append(release.id, EventKind.PLANNED, draft.owner, now,
                                         {"model": draft.model_key, "version": version})
                 await self.cards.post(uow, release, now)
+                if self.clash_notices:
+                    await self.clash_notices.tell(uow, release, now)
             await uow.commit()
         return Outcome.success(release, created=created)
 

@@ -132,7 +132,14 @@ class ReviewReports:
         outcome_event = next((e for e in reversed(events) if e.kind in (EventKind.RELEASED, EventKind.FAILED,
                                                                           EventKind.ROLLED_BACK)), None)
         rollback = first.get(EventKind.ROLLED_BACK)
+        overridden = first.get(EventKind.FREEZE_OVERRIDDEN)
+        held = first.get(EventKind.DELAYED_BY_FREEZE)
         return {
+            "freeze_overridden": {"who": safe(bk.user(overridden.actor or "")),
+                                  "at": safe(bk.slack_date(overridden.at)),
+                                  "freezes": ", ".join(str(f) for f in overridden.data.get("freezes") or []),
+                                  "reason": str(overridden.data.get("reason", ""))} if overridden else None,
+            "delayed_by_freeze": ", ".join(str(f) for f in held.data.get("freezes") or []) if held else None,
             "outcome": str(outcome_event.kind).replace("_", " ") if outcome_event else release.state.label,
             "closed": release.state is State.CLOSED,
             "planned_start": safe(bk.slack_date(release.planned_start)),

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.records import ReleaseRecord
+
+if TYPE_CHECKING:
+    from bot.freezes import Freeze
 
 #: Releases that are still to happen or happening: what the schedule shows.
 SCHEDULED_STATES = ("planned", "awaiting_approval", "approved", "ready", "executing")
@@ -50,3 +54,5 @@ class Schedule:
     start: datetime
     end: datetime
     days: int
+    #: The freezes in force at some moment of the period, beside the releases (DESIGN.md §8).
+    freezes: Sequence[Freeze] = ()

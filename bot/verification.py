@@ -18,6 +18,7 @@ from datetime import datetime
 from bot import lifecycle
 from bot.catalog import ReleaseModel
 from bot.checklist import Checklist, Entry, Phase, items, phase_for
+from bot.freezes import Freeze, FreezeService
 from bot.lifecycle import Event, EventKind, Moved, Refused, State
 from bot.model_versions import ModelVersions
 from bot.outcome import Outcome
@@ -43,11 +44,13 @@ class ChecklistOpening:
 
 
 class VerificationService:
-    def __init__(self, uow: UnitOfWorkFactory, versions: ModelVersions, transitions: Transitions, roles: Roles):
+    def __init__(self, uow: UnitOfWorkFactory, versions: ModelVersions, transitions: Transitions, roles: Roles,
+                 freezes: FreezeService | None = None):
         self.uow = uow
         self.versions = versions
         self.transitions = transitions
         self.roles = roles
+        self.freezes = freezes
 
     async def checklist(self, release_id: int, user: str) -> Outcome[ChecklistOpening]:
         """The checklist of the release's current stage, or why this person cannot verify. An
@@ -110,8 +113,10 @@ class VerificationService:
 
         return await self.transitions.run(release_id, decide)
 
-    async def start(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
-        """Start execution of a ready release; refused, naming what is still to pass, otherwise."""
+    async def start(self, release_id: int, user: str, override: str | None = None) -> Outcome[ReleaseRecord]:
+        """Start execution of a ready release; refused, naming what is still to pass, or the
+        freeze in force (DESIGN.md §8), otherwise. `override` is a release manager's reason to
+        start through a freeze, recorded as `freeze_overridden`."""
         who = await self.roles.of(release_id, user)
         if isinstance(who, Refused):
             return Outcome.of(who.refusal)
@@ -120,18 +125,39 @@ class VerificationService:
             snapshot = release.snapshot
             checklist = Checklist.of(who.model, Phase.PRE_EXECUTION, await _records(uow, release_id))
             missing = checklist.missing()
-            would_start = isinstance(lifecycle.start(replace(snapshot, state=State.READY), who.actor, missing, now),
-                                     Moved)
-            if snapshot.state is State.APPROVED and not missing and would_start:
+            held = await self.freezes.in_force_within(uow, release.model_key, now) if self.freezes else []
+            zone = self.freezes.zone if self.freezes else None
+            rules = [f.for_rules(zone) for f in held] if zone else []
+            probe = lifecycle.start(replace(snapshot, state=State.READY), who.actor, missing, now, rules, override)
+            if snapshot.state is State.APPROVED and not missing:
+                if isinstance(probe, Refused):
+                    return probe  # not allowed, or frozen: nothing becomes ready on the way
                 # Nothing left to pass (none asked for, or all passed before): ready first, so
                 # the record says why execution was allowed.
                 why = NO_CHECKS if not checklist.items else ALL_PASSED
                 ready = lifecycle.become_ready(snapshot, [], why, now, user)
                 assert isinstance(ready, Moved)
                 snapshot = (await self.transitions.apply(uow, release, ready, now)).snapshot
-            return lifecycle.start(snapshot, who.actor, missing, now)
+            decision = lifecycle.start(snapshot, who.actor, missing, now, rules, override)
+            if isinstance(decision, Moved):
+                await self._freeze_facts(uow, release, held, decision, now)
+            return decision
 
         return await self.transitions.run(release_id, decide)
+
+    async def _freeze_facts(self, uow: UnitOfWork, release: ReleaseRecord, held: Sequence[Freeze],
+                            decision: Moved, now: datetime) -> None:
+        """What the record says about freezes when a release starts: overridden ones, or that a
+        freeze held its start past the planned one (the metrics count that as such)."""
+        overridden = decision.event.data.get("freeze_overridden")
+        if overridden:
+            await uow.events.append(release.id, EventKind.FREEZE_OVERRIDDEN.value, decision.event.actor, now,
+                                    {**overridden, "until": {f.ref: f.end.isoformat() for f in held}})
+        elif self.freezes and now > release.planned_start:
+            holding = await self.freezes.overlapping_within(uow, release.model_key, release.planned_start, now)
+            if holding:
+                await uow.events.append(release.id, EventKind.DELAYED_BY_FREEZE.value, None, now, {
+                    "freezes": [f.ref for f in holding], "planned_start": release.planned_start.isoformat()})
 
     async def rollback(self, release_id: int, user: str, reason: str,
                        plan_followed: PlanFollowed | None = None) -> Outcome[ReleaseRecord]:

@@ -20,14 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import handlers.slack
 from bot import __version__
 from bot.approvals import ApprovalService
+from bot.blackouts import load_blackouts
+from bot.calendar import CalendarAccess, CalendarService, SettingToken
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog
+from bot.clashes import ClashFinder, ClashNotices
 from bot.clock import Clock, utcnow
 from bot.communications import CommunicationService
 from bot.config import Settings, SettingsError
 from bot.context import Services
 from bot.dispatcher import Dispatcher
 from bot.followers import followers
+from bot.freezes import FreezeService
 from bot.heartbeat import Heartbeat
 from bot.home import HomeService
 from bot.metrics import MetricsService
@@ -41,6 +45,7 @@ from bot.slack.gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
 from bot.transitions import Transitions
 from bot.verification import VerificationService
+from handlers import calendar_feed
 from handlers.slack import edge
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
@@ -64,6 +69,8 @@ class Releasebot:
     heartbeat: Heartbeat
     #: Where Slack reaches the bot, for the start line: "http://0.0.0.0:3000/slack/events".
     listening: str = ""
+    #: Who may read `/calendar.ics`: the pipeline API's tokens replace this (FOR_H11.md).
+    calendar_access: CalendarAccess | None = None
 
     async def start(self) -> None:
         try:
@@ -92,6 +99,8 @@ class Releasebot:
         app = web.Application()
         app.router.add_post(EVENTS_PATH, self._slack_request)
         app.router.add_get("/healthz", self._healthz)
+        if self.calendar_access is not None:
+            calendar_feed.register(app, self.services.calendar, self.calendar_access)
 
         async def on_startup(_: web.Application) -> None:
             await self.start()
@@ -137,20 +146,24 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     directory = SlackDirectory(client)
     versions = ModelVersions(uow, catalog, clock)
     roles = Roles(uow, versions, directory, settings.managers)
+    freezes = FreezeService(uow, catalog, clock, roles, load_blackouts(catalog.folder, catalog.keys),
+                            settings.timezone)
+    clash_finder = ClashFinder(freezes)
     cards = ReleaseCards(versions)
     reports = ReviewReports(versions, catalog.templates)
-    transitions = Transitions(uow, clock, followers(catalog, versions, cards, reports))
-    releases = ReleaseService(uow, catalog, clock, transitions, cards, versions, roles)
+    transitions = Transitions(uow, clock, followers(catalog, versions, cards, reports, clash_finder))
+    releases = ReleaseService(uow, catalog, clock, transitions, cards, versions, roles, ClashNotices(clash_finder))
     approvals = ApprovalService(uow, versions, clock, transitions, roles)
-    verification = VerificationService(uow, versions, transitions, roles)
+    verification = VerificationService(uow, versions, transitions, roles, freezes)
     surveys = SurveyService(uow, versions, clock, directory, roles)
     reviews = ReviewService(uow, clock, transitions, reports, roles)
     metrics = MetricsService(uow, catalog, clock)
-    home = HomeService(uow, catalog, roles, metrics)
+    home = HomeService(uow, catalog, roles, metrics, freezes)
     services = Services(releases=releases, approvals=approvals, verification=verification, surveys=surveys,
                         reviews=reviews, catalog=catalog, clock=clock,
                         communications=CommunicationService(uow, versions, clock, roles), metrics=metrics, home=home,
-                        plans=PlanService(uow, catalog, transitions, roles), versions=versions)
+                        plans=PlanService(uow, catalog, transitions, roles), versions=versions,
+                        freezes=freezes, calendar=CalendarService(uow, catalog, clock, freezes))
     dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
@@ -166,7 +179,8 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         logger=bolt_log,
     )
     handlers.slack.register(bolt, services)
-    return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat)
+    return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat,
+                      calendar_access=SettingToken(settings.releasebot_calendar_token))
 
 
 class _ClientOverToken(logging.Filter):

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot import __version__
+from bot.blackouts import load_blackouts
 from bot.catalog import Catalog, CatalogError
 from bot.config import Settings, SettingsError, load_settings
 
@@ -119,6 +120,7 @@ def print_manifest(args: argparse.Namespace) -> int:
 def check_models(folder: Path, database_url: str | None = None) -> int:
     try:
         catalog = Catalog.load(folder)
+        load_blackouts(folder, catalog.keys)  # freezes.yaml, when there is one
     except CatalogError as exc:
         print(str(exc), file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {folder}", file=sys.stderr)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, exists, extract, func, literal, select
+from sqlalchemy import Float, and_, case, cast, exists, extract, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -37,7 +37,7 @@ E = ReleaseEventRow
 #: cancelled. A release with none of these events is still open.
 OUTCOME_ORDER = ("rolled_back", "failed", "released", "rejected", "cancelled")
 #: The events the metrics read; the others (approvals, verifications, messages) are skipped.
-COUNTED_KINDS = ("started", *OUTCOME_ORDER)
+COUNTED_KINDS = ("started", "delayed_by_freeze", *OUTCOME_ORDER)
 
 
 def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
@@ -75,6 +75,8 @@ class CohortFigures:
     avg_start_delay: float | None
     reached_released: int
     lead_time_percentiles: tuple[float | None, ...]
+    #: Started outside the window because a freeze held the start (counted as such).
+    delayed_by_freeze: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class MetricsQueries:
                 first("started").label("started_at"), first("released").label("released_at"),
                 ever("failed").label("failed"), ever("rolled_back").label("rolled_back"),
                 ever("rejected").label("rejected"), ever("cancelled").label("cancelled"),
+                ever("delayed_by_freeze").label("delayed_by_freeze"),
             )
             .outerjoin(E, and_(E.release_id == R.id, E.kind.in_(COUNTED_KINDS)))
             .where(*self._cohort(since, until, model_key))
@@ -180,13 +183,15 @@ class MetricsQueries:
             func.count(p.c.started_at), _count_if(and_(delay >= 0, overrun <= 0)),
             func.avg(case((delay > 0, delay), (p.c.started_at.is_not(None), 0.0), else_=None)),
             reached,
+            _count_if(and_(p.c.started_at.is_not(None), p.c.delayed_by_freeze == 1,
+                           or_(delay < 0, overrun > 0))),
             *(at_rank(percent) for percent in percentiles),
         ).select_from(p))).one()
         return CohortFigures(
             created=int(row[0]), released=int(row[1]), failed=int(row[2]), rolled_back=int(row[3]),
             rejected=int(row[4]), cancelled=int(row[5]), started=int(row[6]), started_in_window=int(row[7]),
-            avg_start_delay=_float(row[8]), reached_released=int(row[9]),
-            lead_time_percentiles=tuple(_float(v) for v in row[10:]),
+            avg_start_delay=_float(row[8]), reached_released=int(row[9]), delayed_by_freeze=int(row[10]),
+            lead_time_percentiles=tuple(_float(v) for v in row[11:]),
         )
 
     async def by_risk(self, since: datetime, until: datetime, model_key: str | None) -> list[RiskFigures]:

@@ -260,3 +260,38 @@ class ChannelPaceRow(Base):
 
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_at: Mapped[datetime]
+
+
+class FreezeRow(Base):
+    """A one-off freeze of the change schedule, `FRZ-<id>` (DESIGN.md §8): no release starts
+    while it is in force for its release model. `ends_at` is when it ends, moved to the moment
+    of `/release unfreeze` when ended early (`ended_at`, `ended_by`); `models` None is every
+    release model."""
+
+    __tablename__ = "freezes"
+    __table_args__ = (Index("ix_freezes_window", "ends_at", "starts_at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    models: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class FreezeEventRow(Base):
+    """The append-only record of a freeze (created, ended), beside the release record: a freeze
+    belongs to no release. Overriding one is an event of the release that started."""
+
+    __tablename__ = "freeze_events"
+    __table_args__ = (Index("ix_freeze_events_freeze", "freeze_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    freeze_id: Mapped[int] = mapped_column(ForeignKey("freezes.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import db
+from storage.freezes import FreezeRepository
 from storage.home import HomeQueries
 from storage.metrics import MetricsQueries
 from storage.model_versions import ModelVersionRepository
@@ -36,6 +37,7 @@ class UnitOfWork:
     surveys: SurveyRepository
     verifications: VerificationRepository
     model_versions: ModelVersionRepository
+    freezes: FreezeRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
                  read_only: bool = False):
@@ -59,6 +61,7 @@ class UnitOfWork:
         self.surveys = SurveyRepository(self.session)
         self.verifications = VerificationRepository(self.session)
         self.model_versions = ModelVersionRepository(self.session)
+        self.freezes = FreezeRepository(self.session)
         return self
 
     async def commit(self) -> None:

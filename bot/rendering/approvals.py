@@ -4,6 +4,7 @@ approvers decide, ending with the outcome and no buttons."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot import actions as ids
 from bot.catalog import ReleaseModel
@@ -11,8 +12,12 @@ from bot.lifecycle import EventKind, State
 from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
 from bot.release_plan import describe_changes
 from bot.rendering import blocks as bk
+from bot.rendering.freezes import clash_lines
 from bot.rendering.messages import Rendered, components_text, window
 from bot.rendering.plan import CARD, REQUEST, plan_view, read_button
+
+if TYPE_CHECKING:
+    from bot.clashes import WindowClashes
 
 
 def approval_anchor(release_id: int) -> str:
@@ -42,9 +47,11 @@ def approval_status(release: ReleaseRecord, quorum: int, decisions: Sequence[App
 
 
 def approval_request(release: ReleaseRecord, model: ReleaseModel, decisions: Sequence[ApprovalRecord],
-                     cancel_reason: str | None = None, history: Sequence[EventRecord] = ()) -> Rendered:
+                     cancel_reason: str | None = None, history: Sequence[EventRecord] = (),
+                     clashes: WindowClashes | None = None) -> Rendered:
     """The request approvers decide on: the window, the components, and the plan (risk and
-    impact, rollback plan, release notes), with what changed after approvals were given."""
+    impact, rollback plan, release notes), with what changed after approvals were given, and
+    what the window runs into in the change schedule."""
     policy = model.approval
     plan = plan_view(release.plan, REQUEST, always_notes=True)
     fields = [
@@ -64,6 +71,9 @@ def approval_request(release: ReleaseRecord, model: ReleaseModel, decisions: Seq
     if release.description:
         blocks.append(bk.section(bk.escape(bk.truncate(release.description, 1500))))
     blocks += plan.sections
+    if clashes and release.state is State.AWAITING_APPROVAL:
+        # Approvers decide knowing what the window runs into (DESIGN.md §8).
+        blocks.append(bk.section("*Clashes with the change schedule*\n" + "\n".join(clash_lines(clashes))))
     blocks.append(bk.section(status))
     changes = plan_change_lines(release, decisions, history)
     if changes:

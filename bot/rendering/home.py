@@ -11,6 +11,7 @@ from bot.catalog import Catalog
 from bot.home import Home
 from bot.records import ReleaseRecord
 from bot.rendering import blocks as bk
+from bot.rendering.freezes import freeze_line
 from bot.rendering.messages import state_badge, where
 from bot.rendering.metrics import metrics_blocks
 
@@ -58,5 +59,8 @@ def home_view(home: Home, catalog: Catalog) -> bk.Block:
         blocks += _more(len(home.mine), home.mine_total, " · `/release list mine`")
     else:
         blocks.append(bk.section("You own no releases yet. Plan one with `/release new`."))
+    if home.freezes:
+        blocks += [bk.divider(), bk.header("Freezes of the change schedule"),
+                   bk.section("\n".join(freeze_line(f) for f in home.freezes))]
     blocks.append(bk.context(f"Updated {bk.slack_date(home.at)} · refreshed each time you open this tab"))
     return {"type": "home", "blocks": bk.cap(blocks, bk.SURFACE_BLOCKS)}

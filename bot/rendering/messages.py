@@ -121,7 +121,9 @@ HELP = """*releasebot*: release management from release models.
 • `/release start REL-n`: start execution when the release is ready
 • `/release plan REL-n`: edit (or read) its release notes, risk and impact, and rollback plan
 • `/release rollback REL-n [REASON…]` (without a reason: the rollback form) · `/release cancel REL-n REASON…`
-• `/release schedule [DAYS]`: upcoming releases and clashes
+• `/release schedule [DAYS]`: upcoming releases, freezes and clashes
+• `/release freeze START END REASON… [models=KEY,KEY]` · `/release freezes` · `/release unfreeze FRZ-n`
+• `/release start REL-n override REASON…`: a release manager starts through a freeze
 • `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n` · `/release close REL-n`
 • `/release owner REL-n @person`: hand a release over
 • `/release metrics [30d] [MODEL]`: the key metrics"""
@@ -249,6 +251,12 @@ def describe_event(event: EventRecord) -> str:
                     + (" (back to awaiting approval)" if data.get("from") in ("approved", "ready") else ""))
         case EventKind.ROLLBACK_PLAN_NOTED:
             return f"rollback{_plan_followed(data)} (said by {who})"
+        case EventKind.FREEZE_OVERRIDDEN:
+            frozen = ", ".join(bk.escape(str(f)) for f in data.get("freezes") or [])
+            return f":ice_cube: started through the freeze {frozen} by {who}{reason}"
+        case EventKind.DELAYED_BY_FREEZE:
+            frozen = ", ".join(bk.escape(str(f)) for f in data.get("freezes") or [])
+            return f"the start was held past the planned start by the freeze {frozen}"
         case _:
             return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
 

@@ -57,7 +57,10 @@ def metrics_fields(m: KeyMetrics) -> list[str]:
         success = failure = rollback = f"{NONE} no release executed yet"
     if m.started:
         schedule = (f"{percent(m.schedule_adherence)} started within the planned window "
-                    f"{_of(m.started_in_window, m.started)} · average start delay {duration(m.avg_start_delay)}")
+                    f"{_of(m.started_in_window, m.started - m.delayed_by_freeze)} · average start delay "
+                    f"{duration(m.avg_start_delay)}")
+        if m.delayed_by_freeze:
+            schedule += f" · {m.delayed_by_freeze} delayed by a freeze"
     else:
         schedule = f"{NONE} no release started yet"
     if m.lead_times:
@@ -95,7 +98,8 @@ def footer(m: KeyMetrics) -> str:
         f"{f', release model `{m.model_key}`' if m.model_key else ''}; the backlog is as of now. "
         "Outcomes come from each release's events: a rolled-back release counts as a rollback, not a success, "
         "and the rates divide by the releases executed. Start delay is time after the planned start (an early "
-        "start counts as none); lead time runs from creation to the first release (median and 90th "
+        "start counts as none); a start a freeze held past the window counts as delayed by a freeze, not "
+        "against adherence; lead time runs from creation to the first release (median and 90th "
         "percentile by nearest rank). A respondent is an invited person who answered."
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.rendering import blocks as bk
+from bot.rendering.freezes import freeze_line
 from bot.rendering.messages import Rendered, state_badge
 from bot.schedule import Schedule, clashes
 
@@ -17,10 +18,15 @@ def schedule_listing(schedule: Schedule) -> Rendered:
                f"{bk.slack_date(end)}")
     if pairs:
         summary += f" · :warning: {pairs} overlap{'s' if pairs != 1 else ''} on shared components"
+    frozen = [freeze_line(f) for f in schedule.freezes[:20]]
+    if len(schedule.freezes) > 20:
+        frozen.append(f"…and {len(schedule.freezes) - 20} more freezes")
+    freeze_blocks = ([bk.section("*Freezes* (no release starts during one)\n" + "\n".join(frozen))]
+                     if frozen else [])
     if not releases:
         text = f"{heading}: nothing planned."
         return Rendered(text, [bk.header(heading), bk.section(f"Nothing is planned from {bk.slack_date(start)} "
-                                                                f"to {bk.slack_date(end)}.")])
+                                                                f"to {bk.slack_date(end)}."), *freeze_blocks])
     lines: list[str] = []
     for release in releases:
         mark = ":warning: " if release.id in found else ""
@@ -36,6 +42,6 @@ def schedule_listing(schedule: Schedule) -> Rendered:
             shared = ", ".join(f"`{bk.escape(bk.truncate(c, 60))}`" for c in clash.components[:5])
             lines.append(f"      ↳ overlaps *{clash.other.ref}* "
                          f"{bk.escape(bk.truncate(clash.other.title, 60))} on {shared}")
-    blocks = [bk.header(heading), bk.context(summary), *bk.paragraphs("\n".join(lines))]
+    blocks = [bk.header(heading), bk.context(summary), *freeze_blocks, *bk.paragraphs("\n".join(lines))]
     text = f"{heading}: " + ", ".join(r.ref for r in releases)
     return Rendered(bk.message_text(text), bk.cap(blocks))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -12,10 +12,13 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Services
+from bot.freeze_input import USAGE
 from bot.lifecycle import State, no_such_release
 from bot.outcome import Outcome
 from bot.records import parse_ref
+from bot.rendering import blocks as bk
 from bot.rendering import messages
+from bot.rendering.freezes import freezes_listing, frozen_message, unfrozen_message
 from bot.rendering.metrics import metrics_message
 from bot.rendering.views import plan_modal
 from handlers.slack import communications, plan
@@ -158,9 +161,65 @@ cancel = _on_release("/release cancel REL-7 REASON…", needs_reason=True)(_acti
     "/release cancel", lambda inv, s, rid: s.releases.cancel(rid, inv.user, _reason(inv)),
     lambda rid, _: f"REL-{rid} is cancelled."))
 
-start = _on_release("/release start REL-7")(_acting(
-    "/release start", lambda inv, s, rid: s.verification.start(rid, inv.user),
-    lambda rid, _: f"REL-{rid} is executing. When it is done, record the release checks: `/release verify REL-{rid}`."))
+def _override(inv: Invocation) -> str | None:
+    """`/release start REL-n override REASON…`: the reason, or None without `override`."""
+    words = inv.rest.split(None, 2)
+    if len(words) > 1 and words[1].lower() == "override":
+        return words[2] if len(words) > 2 else ""
+    return None
+
+
+def _started(rid: int, outcome: Outcome[Any]) -> str:
+    return f"REL-{rid} is executing. When it is done, record the release checks: `/release verify REL-{rid}`."
+
+
+start = _on_release("/release start REL-7 [override REASON…]")(_acting(
+    "/release start", lambda inv, s, rid: s.verification.start(rid, inv.user, _override(inv)), _started))
+
+
+async def freeze(inv: Invocation, services: Services) -> None:
+    """`/release freeze START END REASON… [models=KEY,KEY]` (release managers) → FRZ-n."""
+    await inv.ack()
+
+    async def work() -> None:
+        outcome = await services.freezes.freeze(inv.user, inv.args)
+        if outcome.refusal:
+            await refuse(inv.respond, outcome.refusal)
+        elif outcome.errors:
+            await answer(inv.respond, _invalid(outcome.errors, USAGE))
+        else:
+            await inv.respond(text=frozen_message(outcome.unwrap()), response_type="in_channel")
+
+    await guarded("/release freeze", inv.respond, work, user=inv.user)
+
+
+async def freezes(inv: Invocation, services: Services) -> None:
+    await inv.ack()
+
+    async def work() -> None:
+        await answer(inv.respond, freezes_listing(await services.freezes.current_and_coming()))
+
+    await guarded("/release freezes", inv.respond, work, user=inv.user)
+
+
+async def unfreeze(inv: Invocation, services: Services) -> None:
+    if not inv.args:
+        await inv.refuse("Say which freeze: `/release unfreeze FRZ-3` (`/release freezes` lists them).")
+        return
+    await inv.ack()
+
+    async def work() -> None:
+        outcome = await services.freezes.unfreeze(inv.user, inv.args[0])
+        if outcome.refusal:
+            await refuse(inv.respond, outcome.refusal)
+        else:
+            await inv.respond(text=unfrozen_message(outcome.unwrap()), response_type="in_channel")
+
+    await guarded("/release unfreeze", inv.respond, work, user=inv.user)
+
+
+def _invalid(errors: Mapping[str, str], usage: str) -> str:
+    return " ".join(bk.escape(e) for e in errors.values()) + f" Usage: `{usage}`."
 
 
 
@@ -242,6 +301,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "close": close,
     "owner": owner,
     "schedule": communications.schedule,
+    "freeze": freeze,
+    "freezes": freezes,
+    "unfreeze": unfreeze,
     "announce": communications.announce,
     "plan": plan.command,
 }

@@ -6,6 +6,7 @@ Everything is answered privately: a preview is for the person who asked, and so 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -54,7 +55,9 @@ async def schedule(inv: Invocation, services: Services) -> None:
     await inv.ack()
 
     async def work() -> None:
-        await answer(inv.respond, schedule_listing(await services.communications.schedule(days)))
+        schedule = await services.communications.schedule(days)
+        frozen = await services.freezes.overlapping(None, schedule.start, schedule.end)
+        await answer(inv.respond, schedule_listing(replace(schedule, freezes=frozen)))
 
     await guarded("/release schedule", inv.respond, work, user=inv.user, days=days)
 

@@ -39,6 +39,10 @@ approval:
   quorum: 1                    # approvals needed before the release is approved
   self_approval: false         # may the release's owner approve it too?
   remind_every: 4h             # nudge approvers who have not answered (s, m, h, d)
+  reapprove_on_change: true    # a plan edited after approval is approved again
+
+plan:                          # what the planning form requires beside the window
+  require: [risk, rollback_plan]   # also: release_notes
 
 verification:                  # each criterion is recorded pass/fail, with evidence
   components: [Build artefacts signed, Tests green]   # before execution

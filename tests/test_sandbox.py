@@ -132,6 +132,9 @@ async def test_a_release_from_planning_to_released_with_its_announcement(sandbox
             "start": {"start": local(start)}, "end": {"end": local(start + timedelta(hours=1))},
             "components": {"components": "payments-api"}, "change_ref": {"change_ref": "CHG-1234"},
             "description": {"description": "New refund flow"},
+            # The standard model asks for the risk (with its impact) and the rollback plan.
+            "risk": {"risk": "low"}, "impact": {"impact": "Refunds unavailable for a few minutes"},
+            "rollback_plan": {"rollback_plan": "Redeploy 2.2 from the pipeline."},
         })
         await shows(erin, RELEASES_CHANNEL, "REL-1 · Payments API 2.3", "Planned")
         assert (await erin.sees(RELEASES_CHANNEL))["modal"] is None

@@ -98,6 +98,9 @@ async def test_plan_approve_and_see_the_card_change(sandbox_url: str, browser: B
     await dialog.get_by_label("Components released").fill("payments-api\nledger-db")
     await dialog.get_by_label("Change record").fill("CHG-1234")
     await dialog.get_by_label("Description").fill("A new refund flow for card payments.")
+    await dialog.get_by_label("Risk").select_option("low")  # the standard model requires the risk
+    await dialog.get_by_label("Impact").fill("Refunds unavailable for a few minutes")
+    await dialog.get_by_label("Rollback plan").fill("Redeploy 2.2 from the pipeline.")
     await dialog.get_by_role("button", name="Plan release").click()
     await expect(dialog).to_be_hidden()
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import db
+from storage.facts import FactsRepository
 from storage.freezes import FreezeRepository
 from storage.home import HomeQueries
 from storage.metrics import MetricsQueries
@@ -38,6 +39,7 @@ class UnitOfWork:
     verifications: VerificationRepository
     model_versions: ModelVersionRepository
     freezes: FreezeRepository
+    facts: FactsRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
                  read_only: bool = False):
@@ -62,10 +64,13 @@ class UnitOfWork:
         self.verifications = VerificationRepository(self.session)
         self.model_versions = ModelVersionRepository(self.session)
         self.freezes = FreezeRepository(self.session)
+        self.facts = FactsRepository(self.session)
         return self
 
     async def commit(self) -> None:
-        """Make the use case's changes one fact: state, events and outbox rows together."""
+        """Make the use case's changes one fact: state, events and outbox rows together,
+        and the key metrics' facts of the releases they touched (storage/facts.py)."""
+        await self.facts.refresh()
         await self.session.commit()
         self._committed = True
         if self.outbox.enqueued and self._on_commit:

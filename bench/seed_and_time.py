@@ -262,6 +262,18 @@ async def prepare(url: str, releases: int, events: int, now: datetime) -> AsyncE
     return engine
 
 
+def services(engine: AsyncEngine) -> tuple[MetricsService, HomeService, ReleaseService]:
+    """The use cases the timings go through, over the bundled release models."""
+    catalog = Catalog.load(BUNDLED_MODELS)
+    uow = UnitOfWorkFactory(db.sessionmaker(engine))
+    transitions = Transitions(uow, utcnow)
+    versions = ModelVersions(uow, catalog, utcnow)
+    roles = Roles(uow, versions, StaticDirectory())
+    releases = ReleaseService(uow, catalog, utcnow, transitions, ReleaseCards(versions), versions, roles)
+    metrics = MetricsService(uow, catalog)
+    return metrics, HomeService(uow, catalog, roles, metrics), releases
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("url", nargs="?", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})")
@@ -276,14 +288,7 @@ async def main(argv: list[str] | None = None) -> int:
             rows = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
             print(f"  {name:<12} {rows:>9} rows")
 
-    catalog = Catalog.load(BUNDLED_MODELS)
-    uow = UnitOfWorkFactory(db.sessionmaker(engine))
-    transitions = Transitions(uow, utcnow)
-    versions = ModelVersions(uow, catalog, utcnow)
-    roles = Roles(uow, versions, StaticDirectory())
-    releases = ReleaseService(uow, catalog, utcnow, transitions, ReleaseCards(versions), versions, roles)
-    metrics = MetricsService(uow, catalog)
-    home = HomeService(uow, catalog, roles, metrics)
+    metrics, home, releases = services(engine)
     async with engine.connect() as conn:
         some = (await conn.execute(select(func.max(ReleaseRow.id)))).scalar_one() // 2
     figures = await metrics.key_metrics(30)

@@ -60,6 +60,8 @@ class ReleaseRow(Base):
         # The key metrics of one release model: its releases of a period, and its backlog.
         Index("ix_releases_model_created", "model_key", "created_at"),
         Index("ix_releases_state_model_created", "state", "model_key", "created_at"),
+        # The App Home's releases awaiting a person's decision, and their count, from the index alone.
+        Index("ix_releases_state_model_owner", "state", "model_key", "owner", "id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -165,7 +167,11 @@ class ApprovalRow(Base):
     """One approver's decision on one release. Unique per person: a person counts once."""
 
     __tablename__ = "approvals"
-    __table_args__ = (UniqueConstraint("release_id", "approver", name="uq_approvals_release_approver"),)
+    __table_args__ = (
+        UniqueConstraint("release_id", "approver", name="uq_approvals_release_approver"),
+        # The App Home: "not decided by me" probes this, not every approval of everyone.
+        Index("ix_approvals_approver_release", "approver", "release_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)

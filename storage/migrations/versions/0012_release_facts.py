@@ -1,4 +1,4 @@
-"""release facts: what the key metrics count per release, kept beside the record
+"""release facts: what the key metrics count per release, kept beside the record; App Home indexes
 
 Revision ID: 0012
 Revises: 0009
@@ -51,10 +51,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('metrics_days', schema=None) as batch_op:
         batch_op.create_index('ix_metrics_days_model_day', ['model_key', 'day'], unique=False)
+    with op.batch_alter_table('approvals', schema=None) as batch_op:
+        batch_op.create_index('ix_approvals_approver_release', ['approver', 'release_id'], unique=False)
+    with op.batch_alter_table('releases', schema=None) as batch_op:
+        batch_op.create_index('ix_releases_state_model_owner', ['state', 'model_key', 'owner', 'id'], unique=False)
     rebuild_sync(op.get_bind())
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('releases', schema=None) as batch_op:
+        batch_op.drop_index('ix_releases_state_model_owner')
+    with op.batch_alter_table('approvals', schema=None) as batch_op:
+        batch_op.drop_index('ix_approvals_approver_release')
     with op.batch_alter_table('metrics_days', schema=None) as batch_op:
         batch_op.drop_index('ix_metrics_days_model_day')
     op.drop_table('metrics_days')

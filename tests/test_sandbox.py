@@ -177,7 +177,9 @@ async def test_field_errors_show_on_the_modal_and_keep_it_open(sandbox: Sandbox)
         await erin.type("/release new standard")
         start = datetime.now(UTC) + timedelta(days=1)
         await erin.submit({"model": {"model": "standard"}, "title": {"title": "Backwards"},
-                           "start": {"start": local(start)}, "end": {"end": local(start - timedelta(hours=2))}})
+                           "start": {"start": local(start)}, "end": {"end": local(start - timedelta(hours=2))},
+                           "risk": {"risk": "low"}, "impact": {"impact": "None"},
+                           "rollback_plan": {"rollback_plan": "Redeploy"}})
 
         async def errors() -> dict[str, str] | None:
             modal = (await erin.sees(RELEASES_CHANNEL))["modal"]

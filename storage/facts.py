@@ -188,8 +188,9 @@ DayKey = tuple[datetime, str, str]
 def _day_insert(key: DayKey) -> Any:
     """metrics_days' row for one (day, model, risk), summed from the facts of that day."""
     day, model_key, risk = key
+    # The key as rebuild groups it: a risk stored as "" or NULL is one row.
     where = [F.created_at >= day, F.created_at < day + timedelta(days=1), F.model_key == model_key,
-             F.risk.is_(None) if risk == "" else F.risk == risk]
+             risk_key(F.risk) == risk]
     values = select(literal(day, D.day.type), literal(model_key, String), literal(risk, String), *day_sums())
     return insert(D).from_select(["day", "model_key", "risk", *DAY_SUMS],
                                  values.where(*where).group_by(F.model_key).having(func.count() > 0))

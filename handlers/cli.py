@@ -1,4 +1,4 @@
-"""The `releasebot` command: serve, sandbox, db upgrade, doctor, models check|init, manifest.
+"""The `releasebot` command: serve, sandbox, db upgrade, doctor, models check|init, report, manifest.
 
 Every mistake in the settings, the database, the port or the network ends in a sentence on
 stderr naming the setting and what to do, and exit code 2; never a traceback. Libraries
@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("action", choices=["check", "init"])
     models.add_argument("folder", nargs="?", type=Path,
                         help="folder of *.yaml (check: default $RELEASEBOT_MODELS; init: required)")
+    report = commands.add_parser("report", parents=[common],
+                                 help="print a report as Markdown: `report model MODEL --period 90d`")
+    report.add_argument("kind", choices=["model"])
+    report.add_argument("model", help="the release model's key")
+    report.add_argument("--period", default="90d", help="the period, in days (default 90d)")
     manifest_cmd = commands.add_parser("manifest", parents=[common], help="print the Slack app manifest")
     manifest_cmd.add_argument("--url", type=public_url,
                               help="the bot's public https address, where Slack sends requests (HTTP mode)")
@@ -102,6 +107,11 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(upgrade(settings))
     if args.command == "doctor":
         return asyncio.run(doctor(settings))
+    if args.command == "report":
+        from handlers.report import model_report
+
+        print(asyncio.run(model_report(settings, Catalog.load(settings.releasebot_models), args.model, args.period)))
+        return 0
     if args.port:
         settings.port = args.port
     return _serve(settings)

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage import db
 from storage.freezes import FreezeRepository
 from storage.home import HomeQueries
+from storage.incidents import IncidentRepository
 from storage.metrics import MetricsQueries
+from storage.model_review import ModelReviewQueries
 from storage.model_versions import ModelVersionRepository
 from storage.outbox import OutboxRepository
 from storage.repositories import (
@@ -38,6 +40,8 @@ class UnitOfWork:
     verifications: VerificationRepository
     model_versions: ModelVersionRepository
     freezes: FreezeRepository
+    incidents: IncidentRepository
+    model_review: ModelReviewQueries
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
                  read_only: bool = False):
@@ -62,6 +66,8 @@ class UnitOfWork:
         self.verifications = VerificationRepository(self.session)
         self.model_versions = ModelVersionRepository(self.session)
         self.freezes = FreezeRepository(self.session)
+        self.incidents = IncidentRepository(self.session)
+        self.model_review = ModelReviewQueries(self.session)
         return self
 
     async def commit(self) -> None:

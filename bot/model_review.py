@@ -211,16 +211,14 @@ class ModelReviewService:
             if model.review_every is None:
                 continue
             async with self.uow() as uow:
-                last = await uow.model_review.last_review(model.key)
+                reviewed = await uow.model_review.last_review(model.key)
+                last = reviewed or await uow.model_review.first_seen(model.key)
                 if last is None:
-                    first = await uow.model_review.first_seen(model.key)
-                    if first is None:
-                        continue
-                    last = first
+                    continue
                 due = last + model.review_every
                 if now < due:
                     continue
-                rendered = review_due_message(model, due, last)
+                rendered = review_due_message(model, due, last, reviewed is not None)
                 for manager in managers:
                     sent += await Message.post(
                         channel=manager, rendered=rendered,

@@ -5,6 +5,7 @@ and the review, counted by the metrics; early life support and its end."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from storage.tables import IncidentRow, ReleaseEventRow
 from tests import drive
 from tests.conftest import ALICE, BOB, EVE, MovableClock, eventually, settle
 from tests.fake_slack import FakeSlack
+from tests.test_home import open_home
 from tests.workspace import Workspace
 
 
@@ -136,6 +138,9 @@ async def test_metrics_without_and_with_incidents(workspace: Workspace, bot: Rel
     assert "none linked (0 of 1 started)" in said
     figures = await bot.services.metrics.key_metrics(30, "support")
     assert (figures.incidents, figures.with_incidents, figures.started) == (2, 1, 2)
+    view = await open_home(workspace, EVE)
+    assert "*Incidents related to releases*\n2 incidents · 33% of releases had one (1 of 3 started)" \
+        in json.dumps(view, ensure_ascii=False).replace("\\n", "\n")
 
 
 async def test_closing_during_early_life_support_asks_to_confirm(

@@ -136,9 +136,11 @@ def model_review_markdown(review: ModelReview) -> str:
     return "\n".join(out)
 
 
-def review_due_message(model: ReleaseModel, due: datetime, last: datetime) -> Rendered:
+def review_due_message(model: ReleaseModel, due: datetime, last: datetime, reviewed: bool = True) -> Rendered:
+    """`last`: the last model review, or (`reviewed` False) when the bot first saw the model."""
     every = format_duration(model.review_every) if model.review_every else ""
+    since = f"last reviewed {bk.slack_date(last)}" if reviewed else f"never reviewed since {bk.slack_date(last)}"
     text = (f"A review of the release model *{bk.escape(model.name)}* (`{model.key}`) is due (every {every}; "
-            f"due {bk.slack_date(due)}, last {bk.slack_date(last)}). Post it where the team can discuss it: "
+            f"due {bk.slack_date(due)}, {since}). Post it where the team can discuss it: "
             f"`/release model-review {model.key} {every if every.endswith('d') else '90d'}`.")
     return Rendered(bk.message_text(f"A review of the release model {model.key} is due"), [bk.section(text)])

@@ -176,3 +176,11 @@ async def test_the_report_command_prints_the_same_review_as_markdown(
     bad = subprocess.run([sys.executable, "-m", "handlers.cli", "report", "model", "nosuch"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "no release model 'nosuch'" in bad.stderr
+
+
+def test_the_sandbox_shows_a_shared_file_as_a_download_link() -> None:
+    from handlers.sandbox.screens import _files
+
+    html = _files({"files": [{"url_private": "http://127.0.0.1/files/F1/chart.png", "title": "Outcomes <per> week"}]})
+    assert 'href="http://127.0.0.1/files/F1/chart.png" download>Outcomes &lt;per&gt; week</a>' in html
+    assert _files({"text": "no files"}) == ""

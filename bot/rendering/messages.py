@@ -301,7 +301,8 @@ def release_record(details: ReleaseDetails, model: ReleaseModel | None, max_even
     """The release record for `/release show`: the card, then its history."""
     until = details.support_until
     support = (f":stethoscope: In early life support until {bk.slack_date(until)}" if details.in_support and until
-               else (f"Early life support: until {bk.slack_date(until)} (over)" if until else None))
+               else (f"Early life support: until {bk.slack_date(until)} (over)"
+                     if until and details.release.state in (State.RELEASED, State.CLOSED) else None))
     card = release_card(details.release, model, details.verifications, limits=plan.RECORD,
                         incidents=details.incidents, support=support)
     blocks = [block for block in card.blocks if block["type"] != "actions"][:-1]

@@ -210,19 +210,24 @@ class ModelReviewService:
         for model in self.catalog:
             if model.review_every is None:
                 continue
-            async with self.uow() as uow:
+            async with self.uow(read_only=True) as uow:  # most ticks find nothing due: no write lock
                 reviewed = await uow.model_review.last_review(model.key)
                 last = reviewed or await uow.model_review.first_seen(model.key)
-                if last is None:
-                    continue
-                due = last + model.review_every
-                if now < due:
-                    continue
-                rendered = review_due_message(model, due, last, reviewed is not None)
-                for manager in managers:
-                    sent += await Message.post(
-                        channel=manager, rendered=rendered,
-                        dedupe_key=f"model-review-due:{model.key}:{due.isoformat(timespec='minutes')}:{manager}",
-                    ).enqueue(uow, now)
+            if last is None:
+                continue
+            due = last + model.review_every
+            if now < due:
+                continue
+            keys = {manager: f"model-review-due:{model.key}:{due.isoformat(timespec='minutes')}:{manager}"
+                    for manager in managers}
+            async with self.uow(read_only=True) as uow:
+                told = all([await uow.outbox.queued(key) for key in keys.values()])
+            if told:  # an earlier tick (or another replica) told them of this due date
+                continue
+            rendered = review_due_message(model, due, last, reviewed is not None)
+            async with self.uow() as uow:
+                for manager, key in keys.items():
+                    # The unique dedupe key is what makes it once, whoever gets here first.
+                    sent += await Message.post(channel=manager, rendered=rendered, dedupe_key=key).enqueue(uow, now)
                 await uow.commit()
         return sent

@@ -25,7 +25,7 @@ def manifest(base_url: str, socket_mode: bool) -> dict[str, Any]:
     command: dict[str, Any] = {
         "command": "/release",
         "description": "Plan, approve and follow releases",
-        "usage_hint": "help | new [MODEL] [TITLE] | list | show | submit | verify | start | metrics …",
+        "usage_hint": "help | new [MODEL] [TITLE] | list | show | submit | verify | start | incident | metrics …",
         # Mentions arrive as ids (`<@U…|dave>`), so `/release owner REL-n @dave` names a person
         # (DESIGN.md §6).
         "should_escape": True,

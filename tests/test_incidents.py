@@ -188,3 +188,14 @@ async def test_the_end_of_early_life_support_is_told_to_the_owner_once_across_re
 
 async def _dms(slack: FakeSlack, user: str) -> list[object]:
     return [c for c in slack.posts(user) if "early life support" in c.mrkdwn().lower()]
+
+
+async def test_a_link_typed_by_slack_with_an_ampersand_stays_one_link(workspace: Workspace, bot: Releasebot) -> None:
+    release_id = await released(bot)
+    said = await answer_to(workspace, f"incident REL-{release_id} INC-11 <https://inc.example.com/?id=11&amp;v=2>",
+                           by=ALICE)
+    assert "INC-11 is now related" in said
+    (found,) = await bot.services.incidents.for_release(release_id)
+    assert found.url == "https://inc.example.com/?id=11&v=2" and found.summary is None
+    record = await answer_to(workspace, f"show REL-{release_id}", by=ALICE)
+    assert "<https://inc.example.com/?id=11&amp;v=2|INC-11>" in record

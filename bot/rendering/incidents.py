@@ -14,7 +14,7 @@ from bot.rendering.messages import Rendered
 def incident_line(incident: IncidentRecord, *, who: bool = True) -> str:
     """`INC-42` (linked) · summary · during early life support · by @alice, date."""
     ref = bk.escape(incident.ref)
-    head = f"<{incident.url}|{ref}>" if incident.url else f"*{ref}*"
+    head = f"<{bk.escape(incident.url)}|{ref}>" if incident.url else f"*{ref}*"
     parts = [head]
     if incident.summary:
         parts.append(bk.escape(bk.truncate(incident.summary, 200)))

@@ -184,3 +184,10 @@ def test_the_sandbox_shows_a_shared_file_as_a_download_link() -> None:
     html = _files({"files": [{"url_private": "http://127.0.0.1/files/F1/chart.png", "title": "Outcomes <per> week"}]})
     assert 'href="http://127.0.0.1/files/F1/chart.png" download>Outcomes &lt;per&gt; week</a>' in html
     assert _files({"text": "no files"}) == ""
+
+
+def test_the_manifest_asks_for_the_scope_the_chart_upload_needs() -> None:
+    from handlers.slack.manifest import manifest
+
+    scopes = manifest("https://releasebot.example.com", socket_mode=False)["oauth_config"]["scopes"]["bot"]
+    assert "files:write" in scopes

@@ -9,6 +9,7 @@ SCOPES = [
     "commands",          # /release
     "chat:write",        # cards, approval requests, announcements, reminders
     "chat:write.public", # announce in public channels the bot was not invited to
+    "files:write",       # the model review's chart (files upload v2)
     "groups:read",       # the same in private channels
     "im:write",          # direct messages: reminders and surveys
     "usergroups:read",   # approvers and survey recipients given as user groups

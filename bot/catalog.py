@@ -167,6 +167,12 @@ class ReleaseModel(_Strict):
     communications: Communications | None = None
     reminders: list[Reminder] = []
     survey: Survey | None = None
+    #: Early life support (DESIGN.md §9): how long after its release a release is watched
+    #: closely; incidents linked then are marked, and at its end the owner is asked to close it.
+    early_life_support: Duration | None = None
+    #: How often the release model itself is reviewed (`/release model-review`): the release
+    #: managers are reminded when a review is due.
+    review_every: Duration | None = None
 
     def criteria(self, stage: Stage) -> list[str]:
         return self.verification.for_stage(stage)

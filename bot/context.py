@@ -11,7 +11,9 @@ from bot.clock import Clock
 from bot.communications import CommunicationService
 from bot.freezes import FreezeService
 from bot.home import HomeService
+from bot.incidents import IncidentService
 from bot.metrics import MetricsService
+from bot.model_review import ModelReviewService
 from bot.model_versions import ModelVersions
 from bot.plans import PlanService
 from bot.releases import ReleaseService
@@ -36,3 +38,5 @@ class Services:
     versions: ModelVersions
     freezes: FreezeService
     calendar: CalendarService
+    incidents: IncidentService
+    model_reviews: ModelReviewService

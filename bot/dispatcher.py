@@ -63,6 +63,18 @@ class Gateway(Protocol):
 
     async def members(self, group: str) -> list[str]: ...
 
+    async def upload(self, channel: str, file: FileToShare, comment: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileToShare:
+    """The file of an `upload` row, as the gateway sends it (Slack's files upload v2)."""
+
+    filename: str
+    title: str
+    alt_text: str
+    content: bytes
+
 
 @dataclass(frozen=True)
 class _Target:
@@ -122,7 +134,10 @@ class Dispatcher:
         if target is None:
             return
         try:
-            if target.ts is not None:
+            if row.method == Method.UPLOAD:
+                await self.gateway.upload(row.channel, await self._file(row), row.text)
+                channel, ts = row.channel, ""
+            elif target.ts is not None:
                 try:
                     await self.gateway.update(target.channel, target.ts, row.text, row.blocks)
                     channel, ts = target.channel, target.ts
@@ -152,6 +167,13 @@ class Dispatcher:
         if not settled:
             log.warning("outbox row %s was sent after its lease expired (%s)", row.id, row.dedupe_key)
         log.info("sent %s to %s (attempt %d)", row.dedupe_key, row.channel, row.attempts + 1)
+
+    async def _file(self, row: OutboxRow) -> FileToShare:
+        async with self.uow(read_only=True) as uow:
+            stored = await uow.model_review.file(row.dedupe_key)
+            if stored is None:
+                raise DeliveryError("file_missing", permanent=True)
+            return FileToShare(stored.filename, stored.title, stored.alt_text, bytes(stored.content))
 
     async def _expand(self, row: OutboxRow) -> None:
         """A message for a user group becomes one direct message per member, queued in the

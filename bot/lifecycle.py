@@ -84,6 +84,10 @@ class EventKind(StrEnum):
     #: The release started after its planned start because a freeze held it (the metrics
     #: count it as delayed by a freeze, not as missing its window).
     DELAYED_BY_FREEZE = "delayed_by_freeze"
+    #: An incident was related to the release (DESIGN.md §9): `ref`, `summary`, `url`.
+    INCIDENT_LINKED = "incident_linked"
+    #: The release model's early life support of a released release ran out (DESIGN.md §9).
+    SUPPORT_ENDED = "early_life_support_ended"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).
@@ -580,14 +584,23 @@ def hand_over(release: Release, actor: Actor, new_owner: str, now: datetime) -> 
                   changes={"owner": new_owner})
 
 
-def close(release: Release, actor: Actor, review_done: bool, now: datetime) -> Decision:
+def close(release: Release, actor: Actor, review_done: bool, now: datetime,
+          support_until: datetime | None = None, confirmed: bool = False) -> Decision:
+    """`support_until`: the end of the release's early life support, when it has one; closing
+    before it is asked to be confirmed (incidents of the support period are still coming)."""
     if release.state not in OUTCOMES:
         return _wrong_state(release, "released, failed or rolled back, so it cannot be closed")
     if refusal := permit(release, actor, Action.CLOSE):
         return refusal
     if not review_done:
         return Refused("review_first", f"Review {release.ref} first (post its release review), then close it.")
-    return Moved(State.CLOSED, Event(EventKind.CLOSED, actor.user_id, now))
+    if support_until is not None and now < support_until and not confirmed:
+        return Refused("support_running",
+                       f"{release.ref} is still in early life support until "
+                       f"{support_until.strftime('%Y-%m-%d %H:%M UTC')}: incidents it causes may still surface. "
+                       "Confirm to close it anyway.")
+    data = {"during_support": True} if support_until is not None and now < support_until else {}
+    return Moved(State.CLOSED, Event(EventKind.CLOSED, actor.user_id, now, data))
 
 
 def may_change_window(release: Release, actor: Actor) -> Refused | None:
@@ -705,3 +718,32 @@ def note_rollback_plan(release: Release, actor: Actor, followed: PlanFollowed, a
         return Refused("already_recorded",
                        f"Whether the rollback plan of {release.ref} was followed is recorded already.")
     return Stayed(Event(EventKind.ROLLBACK_PLAN_NOTED, actor.user_id, now, {"plan_followed": followed.value}))
+
+
+# --- incidents and early life support (DESIGN.md §9) ---------------------------------------------
+
+#: States in which an incident may be related to a release: it has been executed (or is being).
+INCIDENT_STATES = frozenset({State.EXECUTING}) | OUTCOMES | {State.CLOSED}
+
+
+def may_link_incident(release: Release, actor: Actor | None) -> Refused | None:
+    """`actor` None: a pipeline token, which the pipeline API has checked against the
+    release's model already (tokens of the model may link incidents, DESIGN.md §6)."""
+    if actor is not None and (refusal := permit(release, actor, Action.LINK_INCIDENT)):
+        return refusal
+    if release.state not in INCIDENT_STATES:
+        return Refused("wrong_state", f"{release.ref} is {release.state.label}: it has not been executed, so no "
+                                      "incident can be related to it yet.")
+    return None
+
+
+def support_until(released_at: datetime | None, duration: timedelta | None) -> datetime | None:
+    """The end of a release's early life support: its first release plus the model's duration."""
+    if released_at is None or duration is None:
+        return None
+    return released_at + duration
+
+
+def in_support(state: State, until: datetime | None, now: datetime) -> bool:
+    """Whether a release is in early life support now: released, and before the end."""
+    return state is State.RELEASED and until is not None and now < until

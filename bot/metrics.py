@@ -20,6 +20,8 @@ definitions, also stated in every answer's footer:
   reached it; median and 90th percentile by nearest rank (the value of one real release).
 - *Backlog* is releases not yet executed (planned, awaiting approval, approved, ready);
   their wait is the time since they were created.
+- *Incidents related to releases* are those linked to the cohort's releases; their *share* is
+  the releases with at least one, of those started.
 - *Satisfaction* is the average of every rating answer of the cohort's surveys; the
   *response rate* is invited people who answered at least one question / invitations.
 """
@@ -97,6 +99,17 @@ class KeyMetrics:
     #: Started outside the window because a freeze held them: counted on their own, out of
     #: the adherence share (the schedule moved, not the release team).
     delayed_by_freeze: int = 0
+    #: Incidents related to the cohort's releases (DESIGN.md §9), and how many releases have one.
+    incidents: int = 0
+    with_incidents: int = 0
+    #: Per release model, when asked for all models: key → (incidents, releases with one).
+    incidents_by_model: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def incident_share(self) -> float | None:
+        """Releases with at least one incident, of those started (only a started release can
+        cause one)."""
+        return _rate(self.with_incidents, self.started)
 
     @property
     def executed(self) -> int:
@@ -183,6 +196,8 @@ class MetricsService:
             q = uow.metrics
             period = await q.period(since, until, model_key, percentiles=(50, 90))
             backlog = await q.backlog([s.value for s in BACKLOG_STATES], until, model_key)
+            incidents = await uow.incidents.cohort(since, until, model_key)
+            per_model = await uow.incidents.by_model(since, until) if by_risk and model_key is None else {}
         f, surveys, risks = period.cohort, period.surveys, period.by_risk if by_risk else []
         median, p90 = f.lead_time_percentiles
         finished = f.released + f.failed + f.rolled_back + f.rejected + f.cancelled
@@ -198,4 +213,6 @@ class MetricsService:
             invitations=surveys.invitations, respondents=surveys.respondents,
             by_risk=risk_outcomes(risks),
             delayed_by_freeze=f.delayed_by_freeze,
+            incidents=incidents.incidents, with_incidents=incidents.releases_with,
+            incidents_by_model=tuple((k, v.incidents, v.releases_with) for k, v in sorted(per_model.items())),
         )

@@ -18,6 +18,7 @@ from storage.uow import UnitOfWork
 class Method(StrEnum):
     POST = "post"        # a new message; defines its anchor when it has one
     UPDATE = "update"    # edits the anchored message in place (posts it if it never landed)
+    UPLOAD = "upload"    # shares a file (`outbox_files`, by dedupe key) with `text` as its comment
 
 
 class DeliveryState(StrEnum):

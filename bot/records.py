@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.lifecycle import EventKind, Release, Stage, State
 from bot.release_plan import ReleasePlan
-from storage.tables import ApprovalRow, OutboxRow, ReleaseEventRow, ReleaseRow, VerificationRow
+from storage.tables import ApprovalRow, IncidentRow, OutboxRow, ReleaseEventRow, ReleaseRow, VerificationRow
 
 _REF = re.compile(r"^(?:rel-?)?(\d{1,12})$", re.IGNORECASE)
 
@@ -152,3 +152,26 @@ class ReleaseDetails:
     deliveries: list[DeliveryRecord]
     approvals: list[ApprovalRecord] = field(default_factory=list)
     verifications: list[VerificationRecord] = field(default_factory=list)
+    #: Incidents related to the release (DESIGN.md §9), oldest first.
+    incidents: list[IncidentRecord] = field(default_factory=list)
+    #: The end of its early life support, when its release model has one and it was released.
+    support_until: datetime | None = None
+    #: Whether it is in early life support now (released, before `support_until`).
+    in_support: bool = False
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    """An incident related to a release: its reference, who linked it and when, and whether
+    that was during the release's early life support."""
+
+    ref: str
+    summary: str | None
+    url: str | None
+    linked_by: str
+    linked_at: datetime
+    during_support: bool = False
+
+    @classmethod
+    def from_row(cls, row: IncidentRow) -> IncidentRecord:
+        return cls(row.ref, row.summary, row.url, row.linked_by, row.linked_at, bool(row.during_support))

@@ -16,7 +16,7 @@ from bot.cards import ReleaseCards
 from bot.catalog import Catalog, ReleaseModel
 from bot.clashes import ClashNotices
 from bot.clock import Clock
-from bot.lifecycle import EventKind, Refused, Role, State
+from bot.lifecycle import EventKind, Refused, Role, State, in_support
 from bot.model_versions import ModelVersions
 from bot.outbox import CHANNEL_ERRORS
 from bot.outcome import Outcome
@@ -24,12 +24,14 @@ from bot.records import (
     ApprovalRecord,
     DeliveryRecord,
     EventRecord,
+    IncidentRecord,
     ReleaseDetails,
     ReleaseRecord,
     VerificationRecord,
 )
 from bot.release_plan import ReleasePlan
 from bot.roles import Roles
+from bot.support import support_end
 from bot.transitions import Transitions
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -145,12 +147,16 @@ class ReleaseService:
             deliveries = await uow.outbox.for_release(release_id)
             approvals = await uow.approvals.for_release(release_id)
             verifications = await uow.verifications.for_release(release_id)
+            release = ReleaseRecord.from_row(row)
+            until = await support_end(uow, self.versions, release)
             return ReleaseDetails(
-                ReleaseRecord.from_row(row),
+                release,
                 [EventRecord.from_row(e) for e in events],
                 [DeliveryRecord.from_row(d) for d in deliveries],
                 [ApprovalRecord.from_row(a) for a in approvals],
                 [VerificationRecord.from_row(v) for v in verifications],
+                incidents=[IncidentRecord.from_row(i) for i in await uow.incidents.for_release(release_id)],
+                support_until=until, in_support=in_support(release.state, until, self.clock()),
             )
 
     async def list(

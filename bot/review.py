@@ -18,12 +18,13 @@ from bot.lifecycle import EventKind, Refused, State
 from bot.model_versions import ModelVersions
 from bot.outbox import Message
 from bot.outcome import Outcome
-from bot.records import ApprovalRecord, EventRecord, ReleaseRecord
+from bot.records import ApprovalRecord, EventRecord, IncidentRecord, ReleaseRecord
 from bot.release_plan import PlanFollowed
 from bot.rendering import blocks as bk
 from bot.rendering.messages import Rendered, where
 from bot.rendering.review import review_message
 from bot.roles import Roles
+from bot.support import support_end
 from bot.templating import Templates, safe
 from bot.transitions import Transitions
 from storage.uow import UnitOfWork, UnitOfWorkFactory
@@ -90,13 +91,17 @@ class ReviewService:
             await uow.commit()
         return Outcome.success(release)
 
-    async def close(self, release_id: int, user: str) -> Outcome[ReleaseRecord]:
+    async def close(self, release_id: int, user: str, confirm: bool = False) -> Outcome[ReleaseRecord]:
+        """Close a reviewed release; during its early life support only with `confirm`."""
         who = await self.roles.of(release_id, user)
         if isinstance(who, Refused):
             return Outcome.of(who.refusal)
 
         async def decide(uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> lifecycle.Decision:
-            return lifecycle.close(release.snapshot, who.actor, await _reviewed(uow, release.id), now)
+            until = await support_end(uow, self.reports.versions, release)
+            running = until if lifecycle.in_support(release.state, until, now) else None
+            return lifecycle.close(release.snapshot, who.actor, await _reviewed(uow, release.id), now,
+                                   support_until=running, confirmed=confirm)
 
         return await self.transitions.run(release_id, decide)
 
@@ -164,6 +169,10 @@ class ReviewReports:
             "risk": {"level": release.plan.risk.value if release.plan.risk else None,
                      "impact": release.plan.impact},
             "survey": await self._survey(uow, release),
+            "incidents": [{"ref": i.ref, "summary": i.summary, "url": i.url,
+                           "during_support": i.during_support, "who": safe(_linker(i.linked_by)),
+                           "at": safe(bk.slack_date(i.linked_at))}
+                          for i in map(IncidentRecord.from_row, await uow.incidents.for_release(release.id))],
             "lessons": [{"text": str(e.data.get("text", "")), "who": safe(bk.user(e.actor or "")),
                          "at": safe(bk.slack_date(e.at))} for e in events if e.kind is EventKind.LESSONS_LEARNT],
         }
@@ -213,6 +222,11 @@ def _verification(event: EventRecord) -> dict[str, Any]:
     return {"criterion": str(data.get("criterion", "a criterion")), "outcome": "passed" if passed else "failed",
             "who": safe(bk.user(event.actor or "")), "at": safe(bk.slack_date(event.at)),
             "note": data.get("note")}
+
+
+def _linker(by: str) -> str:
+    """Who linked an incident: a person as a mention, a pipeline by its token's name."""
+    return bk.user(by) if by[:1] in ("U", "W") else f"`{bk.escape(by)}`"
 
 
 def _delay(delta: Any) -> str:

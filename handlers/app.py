@@ -8,6 +8,7 @@ scheduler and Slack client, so tests can run several.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -34,7 +35,9 @@ from bot.followers import followers
 from bot.freezes import FreezeService
 from bot.heartbeat import Heartbeat
 from bot.home import HomeService
+from bot.incidents import IncidentService, SupportWatch
 from bot.metrics import MetricsService
+from bot.model_review import ModelReviewService
 from bot.model_versions import ModelVersions
 from bot.plans import PlanService
 from bot.releases import ReleaseService
@@ -71,6 +74,8 @@ class Releasebot:
     listening: str = ""
     #: Who may read `/calendar.ics`: the pipeline API's tokens replace this (FOR_H11.md).
     calendar_access: CalendarAccess | None = None
+    #: Ends early life support that ran out (a heartbeat job; tests run it at will).
+    support: SupportWatch | None = None
 
     async def start(self) -> None:
         try:
@@ -163,11 +168,16 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
                         reviews=reviews, catalog=catalog, clock=clock,
                         communications=CommunicationService(uow, versions, clock, roles), metrics=metrics, home=home,
                         plans=PlanService(uow, catalog, transitions, roles), versions=versions,
-                        freezes=freezes, calendar=CalendarService(uow, catalog, clock, freezes))
+                        freezes=freezes, calendar=CalendarService(uow, catalog, clock, freezes),
+                        incidents=IncidentService(uow, versions, transitions, roles),
+                        model_reviews=ModelReviewService(uow, catalog, clock, roles))
     dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
     heartbeat = Heartbeat(dispatcher)
     heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
     heartbeat.every(TICK_SECONDS, approvals.remind, "approval-reminders")
+    support = SupportWatch(uow, versions, transitions, clock)
+    heartbeat.every(TICK_SECONDS, _quiet(support.tick), "early-life-support")
+    heartbeat.every(TICK_SECONDS, _quiet(services.model_reviews.remind), "model-review-reminders")
     uow.on_commit = heartbeat.wake
     bolt_log = logging.getLogger("releasebot.bolt")
     if not any(isinstance(f, _ClientOverToken) for f in bolt_log.filters):
@@ -180,7 +190,14 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     )
     handlers.slack.register(bolt, services)
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat,
-                      calendar_access=SettingToken(settings.releasebot_calendar_token))
+                      calendar_access=SettingToken(settings.releasebot_calendar_token), support=support)
+
+
+def _quiet(job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    """A periodic job whose count the heartbeat does not need."""
+    async def run() -> None:
+        await job()
+    return run
 
 
 class _ClientOverToken(logging.Filter):

@@ -1,4 +1,4 @@
-"""The `releasebot` command: serve, sandbox, db upgrade, doctor, models check|init, manifest,
+"""The `releasebot` command: serve, sandbox, db upgrade, doctor, models check|init, report, manifest,
 metrics rebuild.
 
 Every mistake in the settings, the database, the port or the network ends in a sentence on
@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     metrics = commands.add_parser("metrics", parents=[common], help="the key metrics' stored sums")
     metrics.add_argument("action", choices=["rebuild"],
                          help="rebuild: recompute every release's facts and the daily sums from the release record")
+    report = commands.add_parser("report", parents=[common],
+                                 help="print a report as Markdown: `report model MODEL --period 90d`")
+    report.add_argument("kind", choices=["model"])
+    report.add_argument("model", help="the release model's key")
+    report.add_argument("--period", default="90d", help="the period, in days (default 90d)")
     manifest_cmd = commands.add_parser("manifest", parents=[common], help="print the Slack app manifest")
     manifest_cmd.add_argument("--url", type=public_url,
                               help="the bot's public https address, where Slack sends requests (HTTP mode)")
@@ -108,6 +113,11 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(doctor(settings))
     if args.command == "metrics":
         return asyncio.run(rebuild_metrics(settings))
+    if args.command == "report":
+        from handlers.report import model_report
+
+        print(asyncio.run(model_report(settings, Catalog.load(settings.releasebot_models), args.model, args.period)))
+        return 0
     if args.port:
         settings.port = args.port
     return _serve(settings)

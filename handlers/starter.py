@@ -73,6 +73,9 @@ survey:                        # the post-release survey, by direct message
   questions:                   # quote text that holds : ? or #
     - {key: satisfaction, kind: rating, text: "How smooth was this release for you?"}
     - {key: comments, kind: text, text: "What should we do differently next time?"}
+
+early_life_support: 3d         # watched closely after release; the owner is asked to close it then
+review_every: 90d              # release managers are reminded to run /release model-review standard
 """
 
 

@@ -12,11 +12,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -376,3 +378,53 @@ class MetricsDayRow(Base):
     rating_sum: Mapped[int] = mapped_column(Integer)
     invitations: Mapped[int] = mapped_column(Integer)
     respondents: Mapped[int] = mapped_column(Integer)
+class IncidentRow(Base):
+    """An incident related to a release (DESIGN.md §9): a reference in the incident tool
+    (`INC-42`), linked by someone at some moment. Unique per release and reference, so a
+    repeated link (a retry, a second pipeline step) is refused by the database."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        UniqueConstraint("release_id", "ref", name="uq_incidents_release_ref"),
+        # The metrics count incidents of a cohort of releases; the unique key's index, led by
+        # release_id, serves that join. This one serves "incidents linked in a period".
+        Index("ix_incidents_linked_at", "linked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    ref: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    linked_by: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[datetime]
+    #: Linked while the release was in early life support (its model's `early_life_support`).
+    during_support: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ModelReviewRow(Base):
+    """A release model review that was asked for: when a model was last reviewed, so that
+    `review_every` knows when the next one is due."""
+
+    __tablename__ = "model_reviews"
+    __table_args__ = (Index("ix_model_reviews_model_at", "model_key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_key: Mapped[str] = mapped_column(String(64))
+    days: Mapped[int] = mapped_column(Integer)
+    asked_by: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
+class OutboxFileRow(Base):
+    """The file of an `upload` outbox row (a chart), by the row's dedupe key: kept beside the
+    outbox so the message table stays narrow, sent with Slack's files upload v2."""
+
+    __tablename__ = "outbox_files"
+
+    dedupe_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200))
+    alt_text: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[bytes] = mapped_column(LargeBinary)

@@ -15,7 +15,9 @@ from storage import db
 from storage.facts import FactsRepository
 from storage.freezes import FreezeRepository
 from storage.home import HomeQueries
+from storage.incidents import IncidentRepository
 from storage.metrics import MetricsQueries
+from storage.model_review import ModelReviewQueries
 from storage.model_versions import ModelVersionRepository
 from storage.outbox import OutboxRepository
 from storage.repositories import (
@@ -40,6 +42,8 @@ class UnitOfWork:
     model_versions: ModelVersionRepository
     freezes: FreezeRepository
     facts: FactsRepository
+    incidents: IncidentRepository
+    model_review: ModelReviewQueries
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
                  read_only: bool = False):
@@ -65,6 +69,8 @@ class UnitOfWork:
         self.model_versions = ModelVersionRepository(self.session)
         self.freezes = FreezeRepository(self.session)
         self.facts = FactsRepository(self.session)
+        self.incidents = IncidentRepository(self.session)
+        self.model_review = ModelReviewQueries(self.session)
         return self
 
     async def commit(self) -> None:

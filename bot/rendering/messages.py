@@ -14,7 +14,7 @@ from typing import Any
 from bot import actions as ids
 from bot.catalog import Catalog, ReleaseModel
 from bot.lifecycle import BEFORE_EXECUTION, EventKind, State
-from bot.records import EventRecord, ReleaseDetails, ReleaseRecord, VerificationRecord
+from bot.records import EventRecord, IncidentRecord, ReleaseDetails, ReleaseRecord, VerificationRecord
 from bot.release_plan import PlanFollowed, describe_changes
 from bot.rendering import blocks as bk
 from bot.rendering import plan
@@ -62,9 +62,11 @@ def components_text(components: Sequence[str], limit: int = 20) -> str:
 
 
 def release_card(release: ReleaseRecord, model: ReleaseModel | None,
-                 verifications: Sequence[VerificationRecord] = (), limits: plan.Limits = plan.CARD) -> Rendered:
+                 verifications: Sequence[VerificationRecord] = (), limits: plan.Limits = plan.CARD,
+                 incidents: Sequence[IncidentRecord] = (), support: str | None = None) -> Rendered:
     """The one message per release that shows where it stands, updated in place; `limits`
-    say how much of the release plan it shows before *Read the plan*."""
+    say how much of the release plan it shows before *Read the plan*; `support` is its early
+    life support line, `incidents` those related to it (DESIGN.md §9)."""
     shown = plan.plan_view(release.plan, limits)
     model_name = (f"{bk.escape(model.name)} · `{release.model_ref}`" if model
                   else f"`{release.model_ref}` (its version cannot be read)")
@@ -85,6 +87,13 @@ def release_card(release: ReleaseRecord, model: ReleaseModel | None,
     progress = progress_lines(release, model, verifications)
     if progress:
         blocks.append(bk.section("\n".join(progress)))
+    if support:
+        blocks.append(bk.section(support))
+    if incidents:
+        from bot.rendering.incidents import incidents_section  # it renders with this module's helpers
+        section = incidents_section(incidents, limit=5)
+        if section is not None:
+            blocks.append(section)
     buttons = card_buttons(release)
     if shown.truncated:
         buttons.append(plan.read_button(release.id))
@@ -126,7 +135,10 @@ HELP = """*releasebot*: release management from release models.
 • `/release start REL-n override REASON…`: a release manager starts through a freeze
 • `/release announce REL-n` · `/release survey REL-n` · `/release review REL-n` · `/release close REL-n`
 • `/release owner REL-n @person`: hand a release over
-• `/release metrics [30d] [MODEL]`: the key metrics"""
+• `/release incident REL-n REF [SUMMARY…] [URL]`: relate an incident (INC-42) to a release
+• `/release close REL-n confirm`: close a release while its early life support still runs
+• `/release metrics [30d] [MODEL]`: the key metrics
+• `/release model-review MODEL [90d]`: review a release model, this period beside the last"""
 
 
 def help_text(problem: str | None = None) -> str:
@@ -257,6 +269,13 @@ def describe_event(event: EventRecord) -> str:
         case EventKind.DELAYED_BY_FREEZE:
             frozen = ", ".join(bk.escape(str(f)) for f in data.get("freezes") or [])
             return f"the start was held past the planned start by the freeze {frozen}"
+        case EventKind.INCIDENT_LINKED:
+            during = " during early life support" if data.get("during_support") else ""
+            summary = f": {bk.escape(str(data['summary']))}" if data.get("summary") else ""
+            by = f"`{bk.escape(event.actor or '')}`" if (event.actor or "").startswith("token:") else who
+            return f"incident {bk.escape(str(data.get('ref')))} related{during} by {by}{summary}"
+        case EventKind.SUPPORT_ENDED:
+            return "early life support ended: the owner was asked to review and close the release"
         case _:
             return f"{str(event.kind).replace('_', ' ')} by {who}{reason}"
 
@@ -280,7 +299,12 @@ def _risk_move(data: Mapping[str, Any]) -> str:
 
 def release_record(details: ReleaseDetails, model: ReleaseModel | None, max_events: int = 60) -> Rendered:
     """The release record for `/release show`: the card, then its history."""
-    card = release_card(details.release, model, details.verifications, limits=plan.RECORD)
+    until = details.support_until
+    support = (f":stethoscope: In early life support until {bk.slack_date(until)}" if details.in_support and until
+               else (f"Early life support: until {bk.slack_date(until)} (over)"
+                     if until and details.release.state in (State.RELEASED, State.CLOSED) else None))
+    card = release_card(details.release, model, details.verifications, limits=plan.RECORD,
+                        incidents=details.incidents, support=support)
     blocks = [block for block in card.blocks if block["type"] != "actions"][:-1]
     if plan.plan_view(details.release.plan, plan.RECORD).truncated:
         blocks.append(bk.actions(plan.read_button(details.release.id), block_id=f"record:{details.release.id}"))

@@ -78,6 +78,11 @@ def metrics_fields(m: KeyMetrics) -> list[str]:
                     if m.satisfaction is not None else f"{NONE} no ratings yet")
     responses = (f"{percent(m.response_rate)} {_of(m.respondents, m.invitations, 'invited')}"
                  if m.invitations else f"{NONE} no survey sent yet")
+    if m.incidents:
+        incidents = (f"{m.incidents} incident{'s' if m.incidents != 1 else ''} · "
+                     f"{percent(m.incident_share)} of releases had one {_of(m.with_incidents, m.started, 'started')}")
+    else:
+        incidents = "none linked" + (f" {_of(0, m.started, 'started')}" if m.started else "")
     return [
         f"*Releases planned: {m.created}*\n{outcomes}",
         f"*Success rate*\n{success}",
@@ -88,6 +93,7 @@ def metrics_fields(m: KeyMetrics) -> list[str]:
         f"*Backlog now*\n{backlog}",
         f"*Satisfaction*\n{satisfaction}",
         f"*Survey response rate*\n{responses}",
+        f"*Incidents related to releases*\n{incidents}",
     ]
 
 
@@ -100,7 +106,8 @@ def footer(m: KeyMetrics) -> str:
         "and the rates divide by the releases executed. Start delay is time after the planned start (an early "
         "start counts as none); a start a freeze held past the window counts as delayed by a freeze, not "
         "against adherence; lead time runs from creation to the first release (median and 90th "
-        "percentile by nearest rank). A respondent is an invited person who answered."
+        "percentile by nearest rank). A respondent is an invited person who answered. The share of releases "
+        "with an incident is of those started."
     )
 
 
@@ -137,4 +144,8 @@ def metrics_message(m: KeyMetrics, catalog: Catalog | None = None) -> Rendered:
     if m.by_risk:
         blocks.insert(-1, bk.section("*By risk* (the rates divide by the releases executed)\n"
                                      + "\n".join(risk_lines(m))))
+    if m.incidents_by_model:
+        blocks.insert(-1, bk.section("*Incidents by release model*\n" + "\n".join(
+            f"`{key}`: {n} incident{'s' if n != 1 else ''} in {r} release{'s' if r != 1 else ''}"
+            for key, n, r in m.incidents_by_model)))
     return Rendered(bk.message_text(summary), bk.cap(blocks))

@@ -14,6 +14,7 @@ HINTS: dict[str, str] = {
     "not_ready": "`/release verify {ref}` shows what is left to verify.",
     "already_executing": "Use `/release rollback {ref} REASON…` instead.",
     "review_first": "`/release review {ref}` posts it.",
+    "support_running": "To close it anyway: `/release close {ref} confirm`.",
     "frozen": "A release manager types `/release start {ref} override REASON…`; `/release freezes` lists them.",
 }
 

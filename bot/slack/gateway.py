@@ -21,7 +21,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.dispatcher import DeliveryError, MessageGone
+from bot.dispatcher import DeliveryError, FileToShare, MessageGone
 from bot.rendering import blocks as bk
 
 log = logging.getLogger(__name__)
@@ -101,3 +101,33 @@ class SlackGateway:
         users = [str(user) for user in response.get("users") or []]
         self._groups[group] = (time.monotonic() + self.group_ttl, users)
         return users
+
+    async def upload(self, channel: str, file: FileToShare, comment: str) -> None:
+        """Share a file in `channel` with Slack's files upload v2: files.getUploadURLExternal,
+        the bytes to the URL it gives, then files.completeUploadExternal. A failure at any step
+        goes back to the dispatcher, which retries the whole upload; the file is only shared by
+        the last step, so a retry never shares it twice."""
+        try:
+            got = await self.client.files_getUploadURLExternal(filename=file.filename, length=len(file.content),
+                                                              alt_txt=file.alt_text or None)
+            await self._send_bytes(str(got["upload_url"]), file)
+            await self.client.files_completeUploadExternal(
+                files=[{"id": str(got["file_id"]), "title": file.title}], channel_id=channel,
+                initial_comment=comment or None)
+        except SlackApiError as exc:
+            raise classify(exc) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None
+
+    async def _send_bytes(self, url: str, file: FileToShare) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.client.timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.post(url, data=file.content,
+                                    headers={"Content-Type": "application/octet-stream"}) as response:
+                if response.status == 429:
+                    raise DeliveryError("ratelimited", permanent=False,
+                                        retry_after=float(response.headers.get("Retry-After") or 1))
+                if response.status >= 500:
+                    raise DeliveryError(f"upload_http_{response.status}", permanent=False)
+                if response.status >= 400:
+                    raise DeliveryError(f"upload_http_{response.status}", permanent=True)

@@ -49,7 +49,17 @@ def message_html(message: dict[str, Any], directory: Directory, user: str, index
             f"data-ts=\"{esc(str(message['ts']))}\" aria-label=\"{esc(author)} at {esc(when)}\">"
             f"{only}<header class=\"msg-head\"><span class=\"msg-author\">{esc(author)}</span>{badge}"
             f"<time class=\"msg-time\" datetime=\"{moment.isoformat()}\">{esc(when)}</time>{edited}</header>"
-            f"<div class=\"msg-body\">{render_message(message, surface)}</div></article>")
+            f"<div class=\"msg-body\">{render_message(message, surface)}{_files(message)}</div></article>")
+
+
+def _files(message: dict[str, Any]) -> str:
+    """Files shared with the message (files upload v2), as download links."""
+    shared = message.get("files") or []
+    if not shared:
+        return ""
+    items = "".join(f"<li><a href=\"{esc(str(f.get('url_private', '')))}\" download>{esc(str(f.get('title', '')))}"
+                    f"</a></li>" for f in shared)
+    return f"<ul class=\"msg-files\" aria-label=\"Files\">{items}</ul>"
 
 
 def conversation(workspace: SlackWorkspace, directory: Directory, user: str, channel: str) -> dict[str, Any]:

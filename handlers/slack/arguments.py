@@ -12,14 +12,15 @@ from bot.rendering.blocks import escape
 _PERIOD = re.compile(r"^(\d{1,6})d$", re.IGNORECASE)
 
 
-def parse_request(args: Sequence[str], catalog: Catalog) -> MetricsRequest | str:
+def parse_request(args: Sequence[str], catalog: Catalog, usage: str = "/release metrics [PERIOD] [MODEL]",
+                  default_days: int = DEFAULT_DAYS) -> MetricsRequest | str:
     """`[PERIOD] [MODEL]` as typed after `/release metrics`, or a sentence saying what to type.
 
     PERIOD is a number of days and `d` (`30d`); MODEL a release model key. Either may be
     left out, and they may come in either order.
     """
-    usage = "`/release metrics [PERIOD] [MODEL]`, e.g. `/release metrics 90d " + (
-        catalog.keys[0] if catalog.keys else "standard") + "`"
+    example = usage.split(" [", 1)[0].replace(" MODEL", "")
+    usage = f"`{usage}`, e.g. `{example} 90d " + (catalog.keys[0] if catalog.keys else "standard") + "`"
     days: int | None = None
     model_key: str | None = None
     for typed in args:
@@ -41,4 +42,4 @@ def parse_request(args: Sequence[str], catalog: Catalog) -> MetricsRequest | str
                 return (f"There is no release model “{word}”; use one of: "
                         f"{', '.join(f'`{k}`' for k in catalog.keys)}. Try {usage}.")
             model_key = lowered
-    return MetricsRequest(days or DEFAULT_DAYS, model_key)
+    return MetricsRequest(days or default_days, model_key)

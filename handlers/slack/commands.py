@@ -13,12 +13,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import Services
 from bot.freeze_input import USAGE
+from bot.incidents import split_words
 from bot.lifecycle import State, no_such_release
 from bot.outcome import Outcome
 from bot.records import parse_ref
 from bot.rendering import blocks as bk
 from bot.rendering import messages
 from bot.rendering.freezes import freezes_listing, frozen_message, unfrozen_message
+from bot.rendering.incidents import linked_answer
 from bot.rendering.metrics import metrics_message
 from bot.rendering.views import plan_modal
 from handlers.slack import communications, plan
@@ -245,9 +247,48 @@ review = _on_release("/release review REL-7")(_acting(
     lambda rid, outcome: None if outcome.created else
     f"The review of REL-{rid} was posted before; it is now up to date."))
 
-close = _on_release("/release close REL-7")(_acting(
-    "/release close", lambda inv, s, rid: s.reviews.close(rid, inv.user),
+close = _on_release("/release close REL-7 [confirm]")(_acting(
+    "/release close", lambda inv, s, rid: s.reviews.close(
+        rid, inv.user, confirm=len(inv.args) > 1 and inv.args[1].lower() == "confirm"),
     lambda rid, _: f"REL-{rid} is closed."))
+
+
+@_on_release("/release incident REL-7 INC-42 [SUMMARY…] [URL]")
+async def incident(inv: Invocation, services: Services, release_id: int) -> None:
+    """Relate an incident to a release: a missing reference is answered in the ack."""
+    if len(inv.args) < 2:
+        await inv.refuse("Say which incident: `/release incident REL-7 INC-42 [SUMMARY…] [URL]`.")
+        return
+    summary, url = split_words(inv.args[2:])
+    await _acting(
+        "/release incident", lambda inv, s, rid: s.incidents.link(rid, inv.user, inv.args[1], summary, url),
+        lambda rid, outcome: linked_answer(rid, outcome.unwrap()),
+    )(inv, services, release_id)
+
+
+async def model_review(inv: Invocation, services: Services) -> None:
+    """`/release model-review MODEL [PERIOD]`: posted in the channel where it was asked."""
+    request = parse_request(inv.args, services.catalog, usage="/release model-review MODEL [PERIOD]",
+                            default_days=services.model_reviews.default_days)
+    if isinstance(request, str):
+        await inv.refuse(request)
+        return
+    if request.model_key is None:
+        await inv.refuse("Say which release model: `/release model-review MODEL [PERIOD]`, e.g. "
+                         f"`/release model-review {(services.catalog.keys or ['standard'])[0]} 90d`.")
+        return
+    await inv.ack()
+    model_key = request.model_key
+
+    async def work() -> None:
+        outcome = await services.model_reviews.post(model_key, request.days, inv.user,
+                                                    str(inv.command["channel_id"]))
+        if outcome.refusal:
+            await refuse(inv.respond, outcome.refusal)
+        else:
+            await answer(inv.respond, f"The review of the release model {model_key} is on its way to this channel.")
+
+    await guarded("/release model-review", inv.respond, work, user=inv.user)
 
 
 #: A person named in a command: `<@U123|dave>` (the manifest's should_escape), `<@U123>`, or a
@@ -306,6 +347,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "unfreeze": unfreeze,
     "announce": communications.announce,
     "plan": plan.command,
+    "incident": incident,
+    "model-review": model_review,
 }
 
 

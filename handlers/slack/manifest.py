@@ -9,6 +9,7 @@ SCOPES = [
     "commands",          # /release
     "chat:write",        # cards, approval requests, announcements, reminders
     "chat:write.public", # announce in public channels the bot was not invited to
+    "files:write",       # the model review's chart (files upload v2)
     "groups:read",       # the same in private channels
     "im:write",          # direct messages: reminders and surveys
     "usergroups:read",   # approvers and survey recipients given as user groups
@@ -25,7 +26,7 @@ def manifest(base_url: str, socket_mode: bool) -> dict[str, Any]:
     command: dict[str, Any] = {
         "command": "/release",
         "description": "Plan, approve and follow releases",
-        "usage_hint": "help | new [MODEL] [TITLE] | list | show | submit | verify | start | metrics …",
+        "usage_hint": "help | new [MODEL] [TITLE] | list | show | submit | verify | start | incident | metrics …",
         # Mentions arrive as ids (`<@U…|dave>`), so `/release owner REL-n @dave` names a person
         # (DESIGN.md §6).
         "should_escape": True,

@@ -1,7 +1,7 @@
 """release facts: what the key metrics count per release, kept beside the record; App Home indexes
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-02
 
 The table is filled from the release record as it stands (the releases, their events and
@@ -14,7 +14,7 @@ import storage.tables
 from storage.facts import DAY_SUMS, rebuild_sync
 
 revision = '0012'
-down_revision = '0009'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

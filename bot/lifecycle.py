@@ -84,6 +84,9 @@ class EventKind(StrEnum):
     #: The release started after its planned start because a freeze held it (the metrics
     #: count it as delayed by a freeze, not as missing its window).
     DELAYED_BY_FREEZE = "delayed_by_freeze"
+    #: A release of a model with `approval: {pre_authorized: true}` was approved on
+    #: submission, without a person: a standard, pre-authorized change (DESIGN.md §7).
+    PRE_AUTHORIZED = "pre_authorized"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).
@@ -99,6 +102,8 @@ class Role(StrEnum):
     APPROVER = "approver"
     #: RELEASEBOT_MANAGERS: may do what an owner may on any release, and more (DESIGN.md §6).
     MANAGER = "manager"
+    #: A pipeline API token of the release's model (DESIGN.md §6–7): the actor `token:NAME`.
+    PIPELINE = "pipeline"
 
 
 class Stage(StrEnum):
@@ -705,3 +710,29 @@ def note_rollback_plan(release: Release, actor: Actor, followed: PlanFollowed, a
         return Refused("already_recorded",
                        f"Whether the rollback plan of {release.ref} was followed is recorded already.")
     return Stayed(Event(EventKind.ROLLBACK_PLAN_NOTED, actor.user_id, now, {"plan_followed": followed.value}))
+
+
+# --- pipelines (DESIGN.md §6–7) -----------------------------------------------------------
+
+#: What a pipeline token of the release's model may do through the API, beside the people of
+#: the `MAY` table: plan (its own check), submit, start, cancel, verify, roll back, link an
+#: incident. Never decide, never freeze, never override one.
+PIPELINE_MAY = frozenset({Action.SUBMIT, Action.START, Action.CANCEL, Action.VERIFY, Action.ROLLBACK,
+                          Action.LINK_INCIDENT})
+MAY = {action: roles | ({Role.PIPELINE} if action in PIPELINE_MAY else frozenset())
+       for action, roles in MAY.items()}
+
+#: The actor of a pipeline: `token:NAME` on events and on `/release show`.
+PIPELINE_PREFIX = "token:"
+
+
+def is_pipeline(user: str | None) -> bool:
+    return bool(user) and str(user).startswith(PIPELINE_PREFIX)
+
+
+def pre_authorize(release: Release, now: datetime) -> Decision:
+    """A submitted release of a pre-authorized model is approved without a person: the
+    approved event says so (`pre_authorized`), and all that follows approval follows."""
+    if release.state is not State.AWAITING_APPROVAL:
+        return _wrong_state(release, "awaiting approval, so it cannot be pre-authorized")
+    return Moved(State.APPROVED, Event(EventKind.APPROVED, None, now, {"pre_authorized": True}))

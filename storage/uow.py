@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import db
+from storage.api import ApiRequestRepository, PipelineQueries, TokenRepository
 from storage.freezes import FreezeRepository
 from storage.home import HomeQueries
 from storage.metrics import MetricsQueries
@@ -38,6 +39,9 @@ class UnitOfWork:
     verifications: VerificationRepository
     model_versions: ModelVersionRepository
     freezes: FreezeRepository
+    tokens: TokenRepository
+    api_requests: ApiRequestRepository
+    pipeline: PipelineQueries
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
                  read_only: bool = False):
@@ -62,6 +66,9 @@ class UnitOfWork:
         self.verifications = VerificationRepository(self.session)
         self.model_versions = ModelVersionRepository(self.session)
         self.freezes = FreezeRepository(self.session)
+        self.tokens = TokenRepository(self.session)
+        self.api_requests = ApiRequestRepository(self.session)
+        self.pipeline = PipelineQueries(self.session)
         return self
 
     async def commit(self) -> None:

@@ -16,11 +16,11 @@ from pydantic import BaseModel, RootModel
 from bot.context import Services
 from bot.gate import LONGEST_WAIT, Gate
 from bot.lifecycle import Stage, State
-from bot.pipeline import NewRelease, PipelineService, Result
+from bot.pipeline import NewRelease, PipelineService, Result, forbidden
 from bot.records import parse_ref
 from handlers.api import schemas, views
 from handlers.api.edge import Call, Handler
-from handlers.api.views import Reply, error, invalid, not_ok, ok
+from handlers.api.views import Reply, error, invalid, not_ok, ok, refused
 
 PREFIX = "/api/v1"
 
@@ -176,10 +176,13 @@ class Api:
             wait = -1
         if not 0 <= wait <= LONGEST_WAIT:
             return invalid({"wait": f"Wait from 0 to {LONGEST_WAIT} seconds."})
-        reached = await self.pipeline.reach(call.token, release_id)
-        if not reached.ok:
-            return not_ok(reached)
-        answer = await self.gate.wait(reached.unwrap(), wait)
+        looked = await self.gate.ask(release_id)  # one read: the release and the answer
+        if looked is None:
+            return _no_such(call)
+        release, first = looked
+        if not call.token.covers(release.model_key):
+            return refused(forbidden(call.token, release.model_key, f"reach {release.ref}, a release"))
+        answer = await self.gate.hold(release_id, first, wait)
         return ok(schemas.GateAnswer(go=answer.go, state=answer.state, reason=answer.reason,
                                      retry_after=answer.retry_after))
 

@@ -196,6 +196,7 @@ class ReleaseModel(_Strict):
         placeholders among them; a new field that names Slack ids belongs here too.
         """
         ids = [("approval.channel", self.approval.channel)]
+        ids += [(f"planners.{i}", p) for i, p in enumerate(self.planners or [])]
         ids += [(f"approval.approvers.{i}", a) for i, a in enumerate(self.approval.approvers)]
         if self.communications is not None:
             ids.append(("communications.channel", self.communications.channel))

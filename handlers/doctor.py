@@ -4,9 +4,10 @@ A half-configured workspace fails in ways that show up late and far away (an app
 request that never arrives, a reminder to nobody), so this checks up front, with the
 settings `serve` would use: the settings themselves, the release models and their
 templates, the bot token (`auth.test`), every channel the models name (it exists and the
-bot is in it), every approver and recipient (a user or a user group that resolves), the
-Socket Mode token if set, and the database (reachable, migrated). Each finding is one line,
-`ok` or `FIX` with what to do; the exit code is 1 when anything needs fixing.
+bot is in it), every planner, approver, recipient and release manager (a user or a user
+group that resolves), the Socket Mode token if set, and the database (reachable, migrated).
+Each finding is one line, `ok` or `FIX` with what to do; the exit code is 1 when anything
+needs fixing.
 
 It only reads: the one call that is not a lookup, `apps.connections.open`, hands out a
 Socket Mode address that expires unused.
@@ -72,7 +73,7 @@ class Doctor:
         catalog = self._catalog()
         client = await self._token()
         if client is not None and catalog is not None:
-            ids = _places(catalog)
+            ids = _places(catalog, self.settings.managers)
             await self._channels(client, {k: v for k, v in ids.items() if k[:1] in "CGD"})
             await self._people(client, {k: v for k, v in ids.items() if k[:1] not in "CGD"})
         elif catalog is not None:
@@ -252,12 +253,15 @@ def _made_up(where: str) -> str:
     return f"a made-up id from the examples, for you to replace ({where})"
 
 
-def _places(catalog: Catalog) -> dict[str, list[str]]:
-    """Every Slack id the models name, with where: {"C0123": ["standard.yaml approval.channel"]}."""
+def _places(catalog: Catalog, managers: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Every Slack id the models and the release managers' setting name, with where:
+    {"C0123": ["standard.yaml approval.channel"], "U0456": ["RELEASEBOT_MANAGERS"]}."""
     found: dict[str, list[str]] = {}
     for model in catalog:
         for field, value in model.slack_ids():
             found.setdefault(value, []).append(f"{catalog.file_of(model.key)} {field}")
+    for manager in managers:
+        found.setdefault(manager, []).append("RELEASEBOT_MANAGERS")
     return found
 
 

@@ -32,6 +32,9 @@ key: standard                  # lower-case letters, digits, dashes: /release ne
 name: Standard release
 description: A planned change to a service, approved before it starts
 approach: push                 # push: it reaches people; pull: they opt in (see opt_in below)
+# planners: [U0123APPROVER, S0123CAB]   # who may plan releases of this model (default: anyone)
+# Release managers (RELEASEBOT_MANAGERS, a setting, not a model field) may do everything an
+# owner may on any release, freeze the schedule and post reviews.
 
 approval:
   channel: C0123APPROVALS      # where approval requests are posted (the bot must be a member)

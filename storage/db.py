@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from sqlalchemy.pool import NullPool
 READ_ONLY = "releasebot_read_only"
 #: Seconds to wait for PostgreSQL to accept a connection (asyncpg waits a minute by default).
 CONNECT_TIMEOUT = 10
+#: Seconds a SQLite connection waits for another's write lock before "database is locked".
+SQLITE_BUSY_SECONDS = 30
 
 #: The async driver of each database the bot supports.
 DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite"}
@@ -144,7 +147,7 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT})
     engine = create_async_engine(
-        url, poolclass=NullPool, connect_args={"timeout": 30}
+        url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_SECONDS}
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -153,8 +156,8 @@ def create_engine(url: str) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+        _use_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -165,6 +168,28 @@ def create_engine(url: str) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL once; connections that find it switched do nothing.
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once,
+    without its busy handler, when another connection opened it in the same instant (several
+    replicas starting on a new file). So the switch is retried here for as long as the busy
+    timeout would have waited; it only ever happens on a file not yet in WAL mode.
+    """
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, through the async adapter
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -191,6 +191,20 @@ async def test_cancel_while_awaiting_approval_updates_the_request(workspace: Wor
     assert await state_of(bot, release_id) == "cancelled"
 
 
+async def test_a_reason_reaches_the_record_as_typed_not_as_slack_escaped_it(
+        workspace: Workspace, bot: Releasebot, slack: FakeSlack) -> None:
+    """With should_escape, Slack sends `&`, `<`, `>` as entities; the record keeps what was typed."""
+    release_id, request = await submitted(workspace)
+    await workspace.command(f"cancel REL-{release_id} R&amp;D asked: version &lt;2 first", by=ALICE)
+    await eventually(lambda: _is(bot, release_id, "cancelled"))
+    await settle(bot)
+    details = await bot.services.releases.show(release_id)
+    assert details is not None
+    cancelled = [e for e in details.events if e.kind == "cancelled"]
+    assert [e.data.get("reason") for e in cancelled] == ["R&D asked: version <2 first"]
+    assert "R&amp;D asked: version &lt;2 first" in request_now(slack, request).mrkdwn()
+
+
 async def test_only_the_owner_cancels_and_a_reason_is_needed(workspace: Workspace, bot: Releasebot,
                                                              slack: FakeSlack) -> None:
     release_id, _ = await submitted(workspace)

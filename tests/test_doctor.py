@@ -118,6 +118,26 @@ async def test_an_unknown_user_and_an_unknown_group(tmp_path: Path, slack: FakeS
                                "standard.yaml survey.recipients.0)")
 
 
+async def test_planners_and_release_managers_are_looked_up_too(tmp_path: Path, slack: FakeSlack,
+                                                                database_url: str) -> None:
+    """Whoever the model lets plan, and whoever RELEASEBOT_MANAGERS names, must exist: a wrong
+    id there shows up only when somebody cannot plan or override a freeze."""
+    await migrated(database_url)
+    slack.fail("users.info", error="user_not_found", times=5, when=lambda p: p["user"] in ("UGONE", "UNOMGR"))
+    folder = starter_folder(tmp_path)
+    model = folder / "standard.yaml"
+    model.write_text(model.read_text().replace("\napproval:", "\nplanners: [UGONE, SCAB]\napproval:", 1))
+    settings = settings_for(slack, database_url, folder)
+    settings = settings.model_copy(update={"releasebot_managers": "UNOMGR,UCAROL"})
+    code, findings = await examine(settings)
+    assert code == 1
+    fixes = to_fix(findings)
+    assert len(fixes) == 2, fixes
+    assert fixes[0].startswith("FIX  user UGONE: Slack knows no such user (user_not_found; standard.yaml planners.0)")
+    assert fixes[1].startswith("FIX  user UNOMGR: Slack knows no such user (user_not_found; RELEASEBOT_MANAGERS)")
+    assert any(str(f).startswith("ok   user UCAROL") for f in findings)
+
+
 async def test_the_examples_made_up_ids_are_called_so(tmp_path: Path, slack: FakeSlack, database_url: str) -> None:
     slack.fail("conversations.info", error="channel_not_found", times=10)
     slack.fail("users.info", error="user_not_found", times=10)

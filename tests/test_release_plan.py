@@ -210,6 +210,10 @@ async def test_a_model_requiring_the_plan_refuses_planning_without_it_field_by_f
     view = (await workspace.slack.wait_for_calls("views.open"))[0]["view"]
     hints = {b["block_id"]: b.get("hint", {}).get("text", "") for b in view["blocks"] if b["type"] == "input"}
     assert "Required by the release model Strict CAB release" in hints["rollback_plan"]
+    # Slack labels an optional input "(optional)": what the model requires is not labelled so.
+    optional = {b["block_id"]: b["optional"] for b in view["blocks"] if b["type"] == "input"}
+    assert [optional[k] for k in ("risk", "impact", "rollback_plan", "release_notes")] == [False] * 4
+    assert optional["change_ref"] is True
     answer = await workspace.submit_view(view, plan_values(model="strict", risk="low"), by=ALICE)
     assert answer.status == 200
     body = answer.json()

@@ -177,7 +177,9 @@ async def test_field_errors_show_on_the_modal_and_keep_it_open(sandbox: Sandbox)
         await erin.type("/release new standard")
         start = datetime.now(UTC) + timedelta(days=1)
         await erin.submit({"model": {"model": "standard"}, "title": {"title": "Backwards"},
-                           "start": {"start": local(start)}, "end": {"end": local(start - timedelta(hours=2))}})
+                           "start": {"start": local(start)}, "end": {"end": local(start - timedelta(hours=2))},
+                           "risk": {"risk": "low"}, "impact": {"impact": "None"},
+                           "rollback_plan": {"rollback_plan": "Redeploy"}})
 
         async def errors() -> dict[str, str] | None:
             modal = (await erin.sees(RELEASES_CHANNEL))["modal"]
@@ -390,3 +392,16 @@ def test_a_models_folder_of_ones_own_gets_its_channels_people_and_groups() -> No
     assert {"CANNOUNCE", "CAPPROVALS", "CSOON"} <= set(directory.channels)
     assert {"UALICE", "UBOB", "UDAVE", "UEVE"} <= set(directory.cast)
     assert set(directory.groups["SCAB"].members) <= set(directory.people)
+
+
+async def test_the_composer_sends_what_slack_sends_with_should_escape(sandbox: Sandbox) -> None:
+    """`&`, `<`, `>` arrive as entities and `@handle` as a mention, as from Slack; the bot
+    gets back the text as typed (the title below), and a person named by handle is an id."""
+    assert sandbox.platform.escaped("owner REL-1 @alice & @cab <x>") == \
+        "owner REL-1 <@U0123ALICE|alice> &amp; <!subteam^S0123CAB|@cab> &lt;x&gt;"
+    assert sandbox.platform.escaped("mail erin@example.com @nobody") == "mail erin@example.com @nobody"
+    async with aiohttp.ClientSession() as http:
+        erin = Person(sandbox, http, ERIN)
+        await erin.type("/release new standard R&D <tools>")
+        modal = await erin.modal()
+        assert 'value="R&amp;D &lt;tools&gt;"' in modal["html"]

@@ -82,11 +82,16 @@ def plan_inputs(plan: ReleasePlan, require: Iterable[str] = (), model_name: str 
                 long: Iterable[str] = (), clearable: bool = False) -> list[bk.Block]:
     """The release plan's inputs, for the planning form and the edit form (DESIGN.md §5a).
 
-    Every input is optional for Slack: a part the release model requires is refused in the
-    submission's ack, field by field, so the form can say which model requires it. `long`
-    are fields whose text is longer than a Slack input holds: left empty, they keep it.
+    A part the release model requires is a required input, so Slack does not label it
+    "(optional)" and asks for it before sending; the submission's ack still refuses it field
+    by field (a client that skips the check, a model edited meanwhile). `long` are fields whose
+    text is longer than a Slack input holds: left empty, they keep it, so they stay optional.
     """
     wanted, long = set(require), set(long)
+
+    def optional(name: str) -> bool:
+        required = name in wanted or (name == "impact" and "risk" in wanted)  # the risk comes with its impact
+        return not required or name in long
 
     def hint(name: str, text: str) -> str:
         if name in long:
@@ -109,19 +114,21 @@ def plan_inputs(plan: ReleasePlan, require: Iterable[str] = (), model_name: str 
     elif clearable and "risk" not in wanted:
         risk_select["initial_option"] = options[-1]
     return [
-        _input(ids.FIELD_RISK, "Risk", risk_select, optional=True,
+        _input(ids.FIELD_RISK, "Risk", risk_select, optional=optional("risk"),
                hint=hint("risk", "Low, medium or high: what the approvers weigh, with the impact below.")),
         _input(ids.FIELD_IMPACT, "Impact", _text("e.g. Checkout unavailable for up to 10 minutes",
                                                  initial=initial("impact"), max_length=IMPACT_LIMIT),
-               optional=True, hint=hint("impact", "One line: who or what is hit if it goes wrong.")),
+               optional=optional("impact"), hint=hint("impact", "One line: who or what is hit if it goes wrong.")),
         _input(ids.FIELD_ROLLBACK_PLAN, "Rollback plan",
                _text("How to back out: the steps, who does them, how long it takes", multiline=True,
                      initial=initial("rollback_plan"), max_length=INPUT_LIMIT),
-               optional=True, hint=hint("rollback_plan", "Shown to the approvers before they decide.")),
+               optional=optional("rollback_plan"),
+               hint=hint("rollback_plan", "Shown to the approvers before they decide.")),
         _input(ids.FIELD_RELEASE_NOTES, "Release notes",
                _text("What changes for users, in Markdown, or a link to the notes", multiline=True,
                      initial=initial("release_notes"), max_length=INPUT_LIMIT),
-               optional=True, hint=hint("release_notes", "The announcements carry them to the audience.")),
+               optional=optional("release_notes"),
+               hint=hint("release_notes", "The announcements carry them to the audience.")),
     ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -94,7 +95,25 @@ class Platform:
                 "text": f"`{command}` is not a valid command here. The sandbox has one: `/release` "
                         "(try `/release help`)."})
             return
-        await self.command(user, channel, text.strip())
+        await self.command(user, channel, self.escaped(text.strip()))
+
+    def escaped(self, text: str) -> str:
+        """What Slack sends for a command with `should_escape`: `&`, `<`, `>` as entities, and
+        `@handle` of a person or user group as `<@U…|handle>` / `<!subteam^S…|@handle>`."""
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        directory = self.workspace.directory
+        if directory is None:
+            return text
+
+        def mention(match: re.Match[str]) -> str:
+            handle = match.group(1)
+            person = next((p for p in directory.people.values() if p.name == handle), None)
+            if person is not None:
+                return f"<@{person.id}|{handle}>"
+            group = next((g for g in directory.groups.values() if g.handle == handle), None)
+            return f"<!subteam^{group.id}|@{handle}>" if group is not None else match.group(0)
+
+        return re.sub(r"(?<![\w@])@([a-z0-9._-]+)", mention, text)
 
     async def command(self, user: str, channel: str, text: str) -> None:
         directory = self.workspace.directory

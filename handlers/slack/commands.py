@@ -309,11 +309,20 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 
 
+def unescaped(text: str) -> str:
+    """The command's text as typed. With `should_escape` (the manifest sets it, so that people
+    arrive as ids) Slack also sends `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;`: a title
+    "R&D tools" would otherwise be stored, and shown, as "R&amp;D tools". Mentions stay as
+    Slack sent them (`<@U…|dave>`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def register(app: AsyncApp, services: Services) -> None:
     @app.command("/release")
     async def on_release(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
                          client: AsyncWebClient) -> None:
-        words = str(command.get("text", "")).split()
+        command = {**command, "text": unescaped(str(command.get("text", "")))}
+        words = command["text"].split()
         name = words[0].lower() if words else "help"
         subcommand = SUBCOMMANDS.get(name)
         if subcommand is None:

@@ -126,6 +126,11 @@ async def test_other_bad_requests(bot: Releasebot, ci: Pipeline) -> None:
                             {"stage": "components", "criterion": "Rollback rehearsed", "outcome": "pass"})
     is_error(unknown, 422, "invalid")
     assert "Unit tests green" in unknown.body["fields"]["results.0.criterion"]
+    bad_one = await ci.post(f"/releases/{ref}/verifications", {"stage": "x", "criterion": "a", "outcome": "pass"})
+    assert list(bad_one.body["fields"]) == ["stage"]
+    bad_batch = await ci.post(f"/releases/{ref}/verifications",
+                              {"results": [{"stage": "components", "criterion": "a", "outcome": "maybe"}]})
+    assert list(bad_batch.body["fields"]) == ["results.0.outcome"]
     is_error(await ci.post("/releases", raw=b" " * (300 * 1024)), 413, "too_large")
     assert bot.api is not None
     bot.api.limit.rate, bot.api.limit.burst = 0.01, 2

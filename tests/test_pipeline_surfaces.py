@@ -102,11 +102,23 @@ async def test_the_calendar_takes_pipeline_tokens_and_the_old_setting(bot: Relea
     assert (await workspace.http.get(f"/calendar.ics?token={ci.token}")).status == 401
 
 
-async def test_linking_an_incident_is_not_built_yet(ci: Pipeline) -> None:
+async def test_a_pipeline_links_an_incident_when_the_bot_links_incidents(bot: Releasebot, ci: Pipeline) -> None:
     ref = (await ci.post("/releases", release_body()))["id"]
-    answer = await ci.post(f"/releases/{ref}/incidents", {"ref": "INC-7"})
-    assert answer.status == 501 and answer["error"] == "not_implemented"
-    assert (await ci.get(f"/releases/{ref}"))["incidents"] == []
+    answer = await ci.post(f"/releases/{ref}/incidents", {"ref": "INC-7", "summary": "Refunds slow",
+                                                          "url": "https://incidents.example.com/INC-7"})
+    if not hasattr(bot.services, "incidents"):
+        assert answer.status == 501 and answer["error"] == "not_implemented"
+        assert (await ci.get(f"/releases/{ref}"))["incidents"] == []
+        return
+    assert answer.status == 201, answer.body
+    assert answer["ref"] == "INC-7" and answer["by"] == "token:ci"
+    shown = await ci.get(f"/releases/{ref}")
+    assert [(i["ref"], i["summary"], i["by"]) for i in shown["incidents"]] == [("INC-7", "Refunds slow", "token:ci")]
+    assert ("incident_linked", "token:ci") in [(e["kind"], e["actor"]) for e in shown["events"]]
+    bad = await ci.post(f"/releases/{ref}/incidents", {"ref": "not an id!"})
+    assert bad.status == 422 and "ref" in bad["fields"]
+    again = await ci.post(f"/releases/{ref}/incidents", {"ref": "INC-7"})
+    assert again.status == 409 and again["error"] == "duplicate_incident"
 
 
 def test_token_commands_and_the_event_export(tmp_path: Path) -> None:

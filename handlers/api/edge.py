@@ -69,6 +69,18 @@ def bearer(request: web.Request) -> str:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
+async def read_body(request: web.Request) -> bytes | None:
+    """The body, or None when it holds more than MAX_BODY (read no further than that)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def field_errors(exc: ValidationError) -> dict[str, str]:
     found: dict[str, str] = {}
     for err in exc.errors():
@@ -103,8 +115,8 @@ class Edge:
                          headers={"Retry-After": str(max(1, round(wait)))})
         if request.content_length is not None and request.content_length > MAX_BODY:
             return error(413, "too_large", f"The body may hold at most {MAX_BODY // 1024} KiB.")
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
+        raw = await read_body(request)
+        if raw is None:
             return error(413, "too_large", f"The body may hold at most {MAX_BODY // 1024} KiB.")
         body: Any = None
         if model is not None:

@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, Discriminator, RootModel, Tag
 
 from bot.context import Services
 from bot.gate import LONGEST_WAIT, Gate
@@ -23,10 +23,20 @@ from handlers.api.edge import Call, Handler
 from handlers.api.views import Reply, error, invalid, not_ok, ok, refused
 
 PREFIX = "/api/v1"
+#: Refusals of linking an incident that are about a field of the request: 422 on that field.
+INPUT_REFUSALS = {"bad_reference": "ref", "bad_url": "url"}
 
 
-class Verifications(RootModel[schemas.VerificationResult | schemas.VerificationBatch]):
-    """One result, or `{"results": [...]}` for several."""
+def _one_or_batch(value: Any) -> str:
+    return "VerificationBatch" if isinstance(value, dict) and "results" in value else "VerificationResult"
+
+
+class Verifications(RootModel[Annotated[
+        Annotated[schemas.VerificationResult, Tag("VerificationResult")]
+        | Annotated[schemas.VerificationBatch, Tag("VerificationBatch")],
+        Discriminator(_one_or_batch)]]):
+    """One result, or `{"results": [...]}` for several (told apart by `results`, so a wrong
+    field is named as the shape sent has it)."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +122,12 @@ class Api:
         return ok(views.details(outcome.unwrap(), await self._incidents(release_id)))
 
     async def _incidents(self, release_id: int) -> list[schemas.Incident]:
-        """The incidents linked to the release: none until incident linking is part of the bot."""
-        return []
+        """The incidents linked to the release (`services.incidents`, DESIGN.md §9); none while
+        incident linking is not part of the bot."""
+        incidents = getattr(self.services, "incidents", None)
+        if incidents is None:
+            return []
+        return [views.incident(i) for i in await incidents.for_release(release_id)]
 
     async def submit(self, call: Call) -> Reply:
         return await self._move(call, lambda rid: self.services.approvals.submit(rid, call.token.actor))
@@ -164,7 +178,16 @@ class Api:
         reached = await self.pipeline.reach(call.token, release_id)
         if not reached.ok:
             return not_ok(reached)
-        return error(501, "not_implemented", "Linking incidents is not part of this releasebot yet.")
+        incidents = getattr(self.services, "incidents", None)
+        if incidents is None:
+            return error(501, "not_implemented", "Linking incidents is not part of this releasebot yet.")
+        body: schemas.LinkIncident = call.body
+        outcome = await incidents.link(release_id, call.token.actor, body.ref, body.summary, body.url)
+        if not outcome.ok:
+            if outcome.refusal is not None and outcome.refusal.code in INPUT_REFUSALS:
+                return invalid({INPUT_REFUSALS[outcome.refusal.code]: outcome.refusal.message})
+            return not_ok(outcome)
+        return ok(views.incident(outcome.unwrap()), 201)
 
     async def gate_(self, call: Call) -> Reply:
         release_id = _release_id(call)

@@ -83,6 +83,12 @@ def details(found: ReleaseDetails, incidents: list[schemas.Incident]) -> schemas
     )
 
 
+def incident(found: Any) -> schemas.Incident:
+    """An incident record (bot.records.IncidentRecord: ref, summary, url, linked_by, linked_at)."""
+    return schemas.Incident(ref=found.ref, summary=found.summary, url=found.url, by=found.linked_by,
+                            at=found.linked_at)
+
+
 def freeze(found: Freeze) -> schemas.Freeze:
     return schemas.Freeze(id=found.ref, reason=found.reason, start=found.start, end=found.end,
                           models=list(found.models) if found.models is not None else None, recurring=found.recurring)

@@ -74,7 +74,7 @@ class Releasebot:
     heartbeat: Heartbeat
     #: Where Slack reaches the bot, for the start line: "http://0.0.0.0:3000/slack/events".
     listening: str = ""
-    #: Who may read `/calendar.ics`: the pipeline API's tokens replace this (FOR_H11.md).
+    #: Who may read `/calendar.ics`: pipeline tokens, and RELEASEBOT_CALENDAR_TOKEN while it is set.
     calendar_access: CalendarAccess | None = None
     #: The pipeline API (`/api/v1`, DESIGN.md §7): its tokens, use cases, gate and limits.
     api: handlers.api.ApiParts | None = None

@@ -1,15 +1,18 @@
-"""Seed a database with 100,000 releases and time `metrics`, `list`, `show` and the App Home.
+"""Seed a database with 100,000 releases (2,000,000 events) and time `metrics`, `list`, `show`
+and the App Home.
 
     .venv/bin/python bench/seed_and_time.py                          # SQLite file ./bench-releasebot.db
     .venv/bin/python bench/seed_and_time.py postgresql://postgres@127.0.0.1:5432/bench
-    .venv/bin/python bench/seed_and_time.py --releases 20000 sqlite:///./small.db
+    .venv/bin/python bench/seed_and_time.py --releases 20000 --events 400000 sqlite:///./small.db
 
 The schema is migrated, then (only if it holds no release yet) seeded with SQLAlchemy core
 bulk inserts: releases created over the last year across the bundled release models, with the
 events a real life leaves (planned, submitted, approvals, ready, started, released, failed,
-rolled back, rejected, cancelled, closed) and post-release surveys with invitations and
-answers for some. The timings go through the service layer, as the bot calls it, so they
-include the queries, the row mapping and the transaction. A seeded database is reused on the
+rolled back, rejected, cancelled, closed), padded with message events (`communication_sent`)
+up to `--events` in all, and post-release surveys with invitations and answers for some. The
+key metrics' facts are then computed from that record, as `releasebot metrics rebuild` does.
+The timings go through the service layer, as the bot calls it, so they include the queries,
+the row mapping and the transaction. A seeded database is reused on the
 next run; delete the file (or the PostgreSQL database) to seed again.
 """
 
@@ -39,9 +42,11 @@ from bot.releases import ReleaseService
 from bot.roles import Roles
 from bot.transitions import Transitions
 from storage import db, migrate
+from storage.facts import rebuild_sync
 from storage.tables import (
     ApprovalRow,
     ReleaseEventRow,
+    ReleaseFactRow,
     ReleaseRow,
     SurveyAnswerRow,
     SurveyInvitationRow,
@@ -79,9 +84,10 @@ def async_url(url: str) -> str:
 class Seeder:
     """Makes the rows of one release at a time, a plausible life up to `now`."""
 
-    def __init__(self, now: datetime, rng: random.Random):
+    def __init__(self, now: datetime, rng: random.Random, events_per_release: int = 0):
         self.now, self.rng = now, rng
         self.last = now
+        self.events_per_release = events_per_release
         self.rows: dict[str, list[dict[str, Any]]] = {"releases": [], "events": [], "approvals": [],
                                                      "surveys": [], "invitations": [], "answers": []}
 
@@ -130,6 +136,7 @@ class Seeder:
         if state in ("planned", "awaiting_approval", "approved", "ready") and cancel_at < now and rng.random() < 0.1:
             self.event(release_id, "cancelled", cancel_at, owner, reason="Superseded", **{"from": state})
             state = "cancelled"
+        self.messages(release_id, created)
         self.rows["releases"].append({
             "id": release_id, "model_key": model, "title": f"Bench release {release_id}",
             "description": "", "state": state, "owner": owner, "channel_id": "C0BENCH",
@@ -137,6 +144,18 @@ class Seeder:
             "change_ref": f"CHG-{release_id}", "origin_key": None, "version": 1,
             "created_at": created, "updated_at": created,
         })
+
+    def messages(self, release_id: int, created: datetime) -> None:
+        """Pad the release's record with the events its messages leave (announcements,
+        reminders sent), up to `events_per_release`: a busy workspace's history, which the
+        metrics skip but every query over the events has to walk past."""
+        events = self.rows["events"]
+        own = sum(1 for e in reversed(events[-40:]) if e["release_id"] == release_id)
+        span = max((self.last - created).total_seconds(), 60.0)
+        for n in range(self.events_per_release - own):
+            at = created + timedelta(seconds=self.rng.uniform(0, span))
+            events.append({"release_id": release_id, "kind": "communication_sent", "actor": None, "at": at,
+                           "data": {"channel": "C0BENCH", "message": n}})
 
     def execute(self, release_id: int, owner: str, model: str, start: datetime, ready: datetime) -> str | None:
         rng, now = self.rng, self.now
@@ -183,11 +202,13 @@ TABLES = {"releases": ReleaseRow, "events": ReleaseEventRow, "approvals": Approv
           "invitations": SurveyInvitationRow, "answers": SurveyAnswerRow}
 
 
-async def seed(engine: AsyncEngine, count: int, now: datetime) -> None:
+async def seed(engine: AsyncEngine, count: int, now: datetime, events: int = 0) -> None:
+    """Bulk-insert `count` releases (and about `events` events in all, when more than their
+    lives leave), BATCH releases per transaction."""
     rng = random.Random(20261122)
     started = time.monotonic()
     for first in range(1, count + 1, BATCH):
-        seeder = Seeder(now, rng)
+        seeder = Seeder(now, rng, events // count if count else 0)
         for release_id in range(first, min(first + BATCH, count + 1)):
             owner = BUSY_OWNER if release_id % (count // 200 or 1) == 0 else rng.choice(OWNERS)
             seeder.release(release_id, owner)
@@ -220,28 +241,38 @@ async def timed(label: str, run: Callable[[], Awaitable[Any]], repeat: int) -> N
     print(f"  {label:<42} median {statistics.median(took):8.1f} ms   max {max(took):8.1f} ms")
 
 
-async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("url", nargs="?", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})")
-    parser.add_argument("--releases", type=int, default=100_000, help="how many releases to seed")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per operation")
-    args = parser.parse_args(argv)
-    url = async_url(args.url)
-    engine = db.create_engine(url)
+async def prepare(url: str, releases: int, events: int, now: datetime) -> AsyncEngine:
+    """The engine of a migrated database holding the seeded history: seeded now if it holds
+    no release yet, reused as it is otherwise (seeding 2,000,000 events takes minutes)."""
+    engine = db.create_engine(async_url(url))
     await migrate.upgrade(engine)
-    now = datetime.now(UTC).replace(microsecond=0)
     async with engine.connect() as conn:
         existing = (await conn.execute(select(func.count()).select_from(ReleaseRow))).scalar_one()
     print(f"{engine.dialect.name}: {url.split('@')[-1]}")
     if existing:
         print(f"  reusing {existing} releases already there")
     else:
-        await seed(engine, args.releases, now)
+        await seed(engine, releases, now, events)
     async with engine.connect() as conn:
-        for name, table in TABLES.items():
-            rows = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
-            print(f"  {name:<12} {rows:>9} rows")
+        total = (await conn.execute(select(func.count()).select_from(ReleaseRow))).scalar_one()
+        facts = (await conn.execute(select(func.count()).select_from(ReleaseFactRow))).scalar_one()
+    if facts != total:
+        # Seeded rows bypass the repositories: compute the key metrics' facts from the log,
+        # as `releasebot metrics rebuild` does.
+        started = time.monotonic()
+        async with engine.begin() as conn:
+            rebuilt = await conn.run_sync(rebuild_sync)
+        if db.is_postgres(engine):
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("VACUUM ANALYZE release_facts"))
+                await conn.execute(text("VACUUM ANALYZE metrics_days"))
+        print(f"  rebuilt the facts of {rebuilt} releases in {time.monotonic() - started:.1f} s")
+    return engine
 
+
+def services(engine: AsyncEngine) -> tuple[MetricsService, HomeService, ReleaseService]:
+    """The use cases the timings go through, over the bundled release models."""
     catalog = Catalog.load(BUNDLED_MODELS)
     uow = UnitOfWorkFactory(db.sessionmaker(engine))
     transitions = Transitions(uow, utcnow)
@@ -249,7 +280,24 @@ async def main(argv: list[str] | None = None) -> int:
     roles = Roles(uow, versions, StaticDirectory())
     releases = ReleaseService(uow, catalog, utcnow, transitions, ReleaseCards(versions), versions, roles)
     metrics = MetricsService(uow, catalog)
-    home = HomeService(uow, catalog, roles, metrics)
+    return metrics, HomeService(uow, catalog, roles, metrics), releases
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("url", nargs="?", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})")
+    parser.add_argument("--releases", type=int, default=100_000, help="how many releases to seed")
+    parser.add_argument("--events", type=int, default=2_000_000, help="about how many events to seed")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per operation")
+    args = parser.parse_args(argv)
+    now = datetime.now(UTC).replace(microsecond=0)
+    engine = await prepare(args.url, args.releases, args.events, now)
+    async with engine.connect() as conn:
+        for name, table in TABLES.items():
+            rows = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            print(f"  {name:<12} {rows:>9} rows")
+
+    metrics, home, releases = services(engine)
     async with engine.connect() as conn:
         some = (await conn.execute(select(func.max(ReleaseRow.id)))).scalar_one() // 2
     figures = await metrics.key_metrics(30)

@@ -175,16 +175,15 @@ class MetricsService:
                           by_risk: bool = False) -> KeyMetrics:
         """All figures read in one read-only transaction, so they describe one moment and
         hold up no one who is approving or planning meanwhile. `by_risk` adds the outcomes
-        per risk level (a second pass over the period: `/release metrics` asks for it, the
-        App Home does not)."""
+        per risk level (`/release metrics` asks for it, the App Home does not; the one pass
+        over the period's facts reads them anyway)."""
         until = self.clock()
         since = until - timedelta(days=days)
         async with self.uow(read_only=True) as uow:
             q = uow.metrics
-            f = await q.cohort(since, until, model_key, percentiles=(50, 90))
+            period = await q.period(since, until, model_key, percentiles=(50, 90))
             backlog = await q.backlog([s.value for s in BACKLOG_STATES], until, model_key)
-            surveys = await q.surveys(since, until, model_key)
-            risks = await q.by_risk(since, until, model_key) if by_risk else []
+        f, surveys, risks = period.cohort, period.surveys, period.by_risk if by_risk else []
         median, p90 = f.lead_time_percentiles
         finished = f.released + f.failed + f.rolled_back + f.rejected + f.cancelled
         return KeyMetrics(

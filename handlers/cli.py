@@ -1,5 +1,5 @@
 """The `releasebot` command: serve, sandbox, db upgrade, doctor, models check|init, manifest,
-token create|list|revoke, export events.
+token create|list|revoke, export events, metrics rebuild.
 
 Every mistake in the settings, the database, the port or the network ends in a sentence on
 stderr naming the setting and what to do, and exit code 2; never a traceback. Libraries
@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("action", choices=["check", "init"])
     models.add_argument("folder", nargs="?", type=Path,
                         help="folder of *.yaml (check: default $RELEASEBOT_MODELS; init: required)")
+    metrics = commands.add_parser("metrics", parents=[common], help="the key metrics' stored sums")
+    metrics.add_argument("action", choices=["rebuild"],
+                         help="rebuild: recompute every release's facts and the daily sums from the release record")
     manifest_cmd = commands.add_parser("manifest", parents=[common], help="print the Slack app manifest")
     manifest_cmd.add_argument("--url", type=public_url,
                               help="the bot's public https address, where Slack sends requests (HTTP mode)")
@@ -111,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
 
         return asyncio.run(pipeline_cli.token(settings, args) if args.command == "token"
                            else pipeline_cli.export(settings, args))
+    if args.command == "metrics":
+        return asyncio.run(rebuild_metrics(settings))
     if args.port:
         settings.port = args.port
     return _serve(settings)
@@ -236,5 +241,39 @@ def _serve(settings: Settings) -> int:
     return serve(settings, Catalog.load(settings.releasebot_models))
 
 
+async def rebuild_metrics(settings: Settings) -> int:
+    """`releasebot metrics rebuild`: recompute the key metrics' facts and daily sums from the
+    release record, in one transaction (the bot may keep serving: writers wait for it)."""
+    import time
+
+    from storage import db, migrate
+    from storage.uow import UnitOfWorkFactory
+
+    settings.require(database=True)
+    engine = db.create_engine(settings.database_url)
+    try:
+        status = await migrate.status(engine)
+        if not status.up_to_date:
+            raise SettingsError(f"DATABASE_URL ({settings.database}): the database is at {status.current}, "
+                                f"the code at {status.head}: run `releasebot db upgrade` first")
+        started = time.monotonic()
+        async with UnitOfWorkFactory(db.sessionmaker(engine))() as uow:
+            releases = await uow.facts.rebuild()
+            await uow.commit()
+    except SettingsError:
+        raise
+    except Exception as exc:
+        problem = db.describe_failure(exc, settings.database_url)
+        if problem is None:
+            raise
+        raise SettingsError(f"DATABASE_URL ({settings.database}): {problem}") from None
+    finally:
+        await engine.dispose()
+    print(f"database {settings.database}: rebuilt the key metrics of {releases} release{'s' if releases != 1 else ''} "
+          f"from the release record in {time.monotonic() - started:.1f} s")
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

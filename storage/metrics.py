@@ -1,18 +1,15 @@
 """Aggregate queries for the key metrics: the database counts, Python only reads numbers.
 
-A release's outcome and its times are read from its events (`release_events`), never from a
-stored copy. The cohort (releases created in a period, of one release model or all) is
-picked through `ix_releases_created_at` / `ix_releases_model_created`; its counted events
-are read through `ix_release_events_release_kind_at` (release_id, kind, at), which answers
-"when did this release first start / get released" from the index alone. One statement
-groups them per release (a CTE) and aggregates with COUNT/SUM/AVG over CASE; the lead-time
-percentiles come from the same CTE with `ORDER BY … LIMIT 1 OFFSET k`. Nothing here loads
-rows per release into Python, so the cost grows with the period, not with the history.
+A release's outcome and its times come from its events; what the metrics count about each
+release is kept, one row per release, in `release_facts` (storage/facts.py: recomputed from
+the record in the transaction that changes it, rebuilt from the log by `releasebot metrics
+rebuild`). The cohort (releases created in a period, of one release model or all) is a
+range of `ix_release_facts_created` / `ix_release_facts_model_created`, aggregated with
+COUNT/SUM/AVG over CASE in one statement; the lead-time percentiles are one more statement
+each (`ORDER BY … LIMIT 1 OFFSET k`). No event is read, so the cost grows with the releases
+of the period, not with the history, however many events each release collected.
 
-The join is a LEFT JOIN on purpose: it fixes the join order (releases of the period first,
-then their events by index) on SQLite, whose planner without statistics would otherwise
-walk every event of a kind through `ix_release_events_kind_at`, a thousand times slower.
-
+The backlog is as of now, from `releases.state` (ix_releases_state_model_created).
 Date arithmetic differs between the databases we run on; `seconds_between` hides it.
 """
 
@@ -20,35 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, exists, extract, func, literal, or_, select
+from sqlalchemy import Float, String, case, column, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
-from storage.tables import ReleaseEventRow, ReleaseRow, SurveyAnswerRow, SurveyInvitationRow, UTCDateTime
+from storage.facts import DAY_SUMS, OUTCOME_ORDER, day_start, day_sums, risk_key, seconds_between
+from storage.tables import MetricsDayRow, ReleaseFactRow, ReleaseRow, UTCDateTime
 
 R = ReleaseRow
-E = ReleaseEventRow
+F = ReleaseFactRow
+D = MetricsDayRow
 
-#: Outcome precedence: a rolled-back release counts as a rollback even if it had been
-#: released or had failed first; a failed one as a failure; then released, rejected,
-#: cancelled. A release with none of these events is still open.
-OUTCOME_ORDER = ("rolled_back", "failed", "released", "rejected", "cancelled")
-#: The events the metrics read; the others (approvals, verifications, messages) are skipped.
-COUNTED_KINDS = ("started", "delayed_by_freeze", *OUTCOME_ORDER)
-
-
-def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
-    """`later − earlier` in seconds, as SQL for the dialect in use.
-
-    SQLite keeps datetimes as ISO text, which `julianday` reads (days, as a float);
-    PostgreSQL subtracts timestamps into an interval whose epoch is its length in seconds.
-    """
-    if dialect == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-    return cast(extract("epoch", later - earlier), Float)
+__all__ = ["OUTCOME_ORDER", "seconds_between", "MetricsQueries"]
 
 
 def _moment(value: datetime) -> Any:
@@ -106,6 +88,19 @@ class SurveyFigures:
     respondents: int
 
 
+@dataclass(frozen=True)
+class Period:
+    """Everything `period` reads about one cohort."""
+
+    cohort: CohortFigures
+    by_risk: list[RiskFigures]
+    surveys: SurveyFigures
+
+
+#: The outcomes `period` counts, in the order of its columns.
+OUTCOMES = ("released", "failed", "rolled_back", "rejected", "cancelled")
+
+
 class MetricsQueries:
     """The key metrics' queries over one cohort: releases created in [since, until], of one
     release model or all."""
@@ -119,93 +114,99 @@ class MetricsQueries:
 
     @staticmethod
     def _cohort(since: datetime, until: datetime, model_key: str | None) -> list[Any]:
-        conditions: list[Any] = [R.created_at >= since, R.created_at <= until]
+        conditions: list[Any] = [F.created_at >= since, F.created_at <= until]
         if model_key:
-            conditions.append(R.model_key == model_key)
+            conditions.append(F.model_key == model_key)
         return conditions
 
-    def _per_release(self, since: datetime, until: datetime, model_key: str | None) -> Any:
-        """One row per release of the cohort: its creation and window, first start, first
-        release, and whether it ever failed, was rolled back, rejected or cancelled."""
-        def first(kind: str) -> Any:
-            return func.min(case((E.kind == kind, E.at), else_=None))
-
-        def ever(kind: str) -> Any:
-            return func.max(case((E.kind == kind, 1), else_=0))
-
-        return (
-            select(
-                R.id, R.created_at, R.planned_start, R.planned_end, R.risk,
-                first("started").label("started_at"), first("released").label("released_at"),
-                ever("failed").label("failed"), ever("rolled_back").label("rolled_back"),
-                ever("rejected").label("rejected"), ever("cancelled").label("cancelled"),
-                ever("delayed_by_freeze").label("delayed_by_freeze"),
-            )
-            .outerjoin(E, and_(E.release_id == R.id, E.kind.in_(COUNTED_KINDS)))
-            .where(*self._cohort(since, until, model_key))
-            # created_at first: the order of the cohort's index, so no sort is needed.
-            .group_by(R.created_at, R.id)
-            .cte("per_release")
-        )
-
-    async def cohort(self, since: datetime, until: datetime, model_key: str | None,
-                     percentiles: Sequence[int] = (50, 90)) -> CohortFigures:
-        """Outcomes, schedule adherence and lead times of the cohort, in one statement.
+    async def period(self, since: datetime, until: datetime, model_key: str | None,
+                     percentiles: Sequence[int] = (50, 90)) -> Period:
+        """Outcomes, schedule adherence, lead times, per-risk outcomes and survey figures of
+        the cohort: its whole days summed from metrics_days, its partial first and last days
+        from the facts, grouped by risk level; then one statement per lead-time percentile.
 
         Each release counts once, by `OUTCOME_ORDER`. A start within [planned start, planned
         end] is in the window; the delay is the time after the planned start, an early start
         counting as none. Lead time runs from creation to the first `released` event; a
         percentile p is the value at nearest rank ceil(p/100 · n), so it is one release's.
         """
-        p = self._per_release(since, until, model_key)
-        rolled_back = p.c.rolled_back == 1
-        failed = and_(p.c.rolled_back == 0, p.c.failed == 1)
-        clean = and_(p.c.rolled_back == 0, p.c.failed == 0)
-        released = and_(clean, p.c.released_at.is_not(None))
-        rejected = and_(clean, p.c.released_at.is_(None), p.c.rejected == 1)
-        cancelled = and_(clean, p.c.released_at.is_(None), p.c.rejected == 0, p.c.cancelled == 1)
-        delay = seconds_between(p.c.started_at, p.c.planned_start, self.dialect)
-        overrun = seconds_between(p.c.started_at, p.c.planned_end, self.dialect)
-        lead = seconds_between(p.c.released_at, p.c.created_at, self.dialect)
-        reached = select(func.count(p.c.released_at)).scalar_subquery()
-
-        def at_rank(percent: int) -> Any:
-            # ceil(percent · n / 100) − 1 in integer arithmetic; 0 when there is nothing to rank.
-            offset = select(case((func.count(p.c.released_at) > 0,
-                                  (func.count(p.c.released_at) * percent + 99) // 100 - 1), else_=0)).scalar_subquery()
-            return (select(lead).where(p.c.released_at.is_not(None)).order_by(lead, p.c.id)
-                    .limit(1).offset(offset).scalar_subquery())
-
-        row = (await self.session.execute(select(
-            func.count(),
-            _count_if(released), _count_if(failed), _count_if(rolled_back), _count_if(rejected),
-            _count_if(cancelled),
-            func.count(p.c.started_at), _count_if(and_(delay >= 0, overrun <= 0)),
-            func.avg(case((delay > 0, delay), (p.c.started_at.is_not(None), 0.0), else_=None)),
-            reached,
-            _count_if(and_(p.c.started_at.is_not(None), p.c.delayed_by_freeze == 1,
-                           or_(delay < 0, overrun > 0))),
-            *(at_rank(percent) for percent in percentiles),
-        ).select_from(p))).one()
-        return CohortFigures(
-            created=int(row[0]), released=int(row[1]), failed=int(row[2]), rolled_back=int(row[3]),
-            rejected=int(row[4]), cancelled=int(row[5]), started=int(row[6]), started_in_window=int(row[7]),
-            avg_start_delay=_float(row[8]), reached_released=int(row[9]), delayed_by_freeze=int(row[10]),
-            lead_time_percentiles=tuple(_float(v) for v in row[11:]),
+        by_risk: dict[str, list[float]] = {}
+        for row in await self._sums(since, until, model_key):
+            into = by_risk.setdefault(row[0] or "", [0] * len(DAY_SUMS))
+            for i, value in enumerate(row[1:]):
+                into[i] += _number(value)
+        totals = [sum(sums[i] for sums in by_risk.values()) for i in range(len(DAY_SUMS))]
+        (created, released, failed, rolled_back, rejected, cancelled, started, in_window, delay_sum, delays,
+         reached, delayed_by_freeze, ratings, rating_sum, invitations, respondents) = totals
+        ranked = [await self._lead_time_at(since, until, model_key, (int(reached) * percent + 99) // 100, int(reached))
+                  for percent in percentiles]
+        figures = CohortFigures(
+            created=int(created), released=int(released), failed=int(failed), rolled_back=int(rolled_back),
+            rejected=int(rejected), cancelled=int(cancelled), started=int(started),
+            started_in_window=int(in_window), avg_start_delay=delay_sum / delays if delays else None,
+            reached_released=int(reached), delayed_by_freeze=int(delayed_by_freeze),
+            lead_time_percentiles=tuple(ranked),
         )
+        risks = [RiskFigures(risk or None, *(int(n) for n in sums[:4])) for risk, sums in by_risk.items()]
+        surveys = SurveyFigures(int(ratings), rating_sum / ratings if ratings else None, int(invitations),
+                                int(respondents))
+        return Period(figures, risks, surveys)
+
+    async def _sums(self, since: datetime, until: datetime, model_key: str | None) -> list[Any]:
+        """DAY_SUMS per risk key of the cohort, in parts: the whole days between `since`
+        and `until` from metrics_days, the partial days at either end from the facts (the
+        parts may repeat a risk key; the caller adds them up)."""
+        first, last = day_start(since), day_start(until)
+        if first < since:
+            first += timedelta(days=1)
+        models: list[Any] = [F.model_key == model_key] if model_key else []
+        edge = select(risk_key(F.risk), *day_sums()).group_by(risk_key(F.risk))
+        if first >= last:  # no whole day: the period lies within two days
+            return list(await self.session.execute(edge.where(*self._cohort(since, until, model_key))))
+        whole = select(D.risk, *(func.sum(getattr(D, name)) for name in DAY_SUMS)).where(
+            D.day >= first, D.day < last, *([D.model_key == model_key] if model_key else [])).group_by(D.risk)
+        parts = [whole,
+                 edge.where(F.created_at >= since, F.created_at < first, *models),
+                 edge.where(F.created_at >= last, F.created_at <= until, *models)]
+        return [row for part in parts for row in await self.session.execute(part)]
+
+    async def _lead_time_at(self, since: datetime, until: datetime, model_key: str | None, rank: int,
+                            of: int) -> float | None:
+        """The cohort's `rank`-th shortest lead time (1-based) of `of`; None for rank 0.
+
+        Read from whichever end is nearer (the 90th percentile is the 10th from the top), so
+        that an index walk stops early."""
+        if rank <= 0:
+            return None
+        query = select(F.lead_time).where(*self._cohort(since, until, model_key), F.lead_time.is_not(None))
+        if self.dialect == "sqlite":
+            # Walk the lead-time index up to the rank rather than sort a year of releases:
+            # SQLite keeps no statistics to see that by itself, and SQLAlchemy renders no
+            # INDEXED BY, so the columns are named bare and the table given as text.
+            lead, created, model = (column("lead_time", Float()), column("created_at", UTCDateTime()),
+                                    column("model_key", String()))
+            conditions = [created >= since, created <= until, lead.is_not(None)]
+            if model_key:
+                conditions.append(model == model_key)
+            query = select(lead).select_from(text("release_facts INDEXED BY ix_release_facts_lead")).where(*conditions)
+            order: Any = lead
+        else:
+            order = F.lead_time
+        if rank > of // 2:
+            query = query.order_by(order.desc()).offset(of - rank)
+        else:
+            query = query.order_by(order).offset(rank - 1)
+        return _float((await self.session.execute(query.limit(1))).scalar())
+
+    async def cohort(self, since: datetime, until: datetime, model_key: str | None,
+                     percentiles: Sequence[int] = (50, 90)) -> CohortFigures:
+        return (await self.period(since, until, model_key, percentiles)).cohort
 
     async def by_risk(self, since: datetime, until: datetime, model_key: str | None) -> list[RiskFigures]:
-        """The cohort's outcomes of execution per risk level (None: not assessed), with the
-        same precedence as `cohort`: does "low risk" really fail less?"""
-        p = self._per_release(since, until, model_key)
-        rolled_back = p.c.rolled_back == 1
-        failed = and_(p.c.rolled_back == 0, p.c.failed == 1)
-        released = and_(p.c.rolled_back == 0, p.c.failed == 0, p.c.released_at.is_not(None))
-        rows = (await self.session.execute(
-            select(p.c.risk, func.count(), _count_if(released), _count_if(failed), _count_if(rolled_back))
-            .select_from(p).group_by(p.c.risk)
-        )).all()
-        return [RiskFigures(row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4])) for row in rows]
+        return (await self.period(since, until, model_key, ())).by_risk
+
+    async def surveys(self, since: datetime, until: datetime, model_key: str | None) -> SurveyFigures:
+        return (await self.period(since, until, model_key, ())).surveys
 
     async def backlog(self, states: Sequence[str], now: datetime, model_key: str | None) -> Backlog:
         """Releases now in one of `states`, and how long since they were created (seconds)."""
@@ -220,21 +221,10 @@ class MetricsQueries:
         return Backlog(int(count), _float(avg_wait), int(oldest[0]) if oldest else None,
                        _float(oldest[1]) if oldest else None)
 
-    async def surveys(self, since: datetime, until: datetime, model_key: str | None) -> SurveyFigures:
-        """Rating answers of the cohort's surveys, and invitations answered (a respondent is
-        an invited person who answered at least one question)."""
-        cohort = self._cohort(since, until, model_key)
-        A, Inv = SurveyAnswerRow, SurveyInvitationRow
-        ratings, avg_rating = (await self.session.execute(
-            select(func.count(A.rating), func.avg(A.rating))
-            .select_from(R).join(A, A.release_id == R.id).where(A.rating.is_not(None), *cohort)
-        )).one()
-        answered = exists().where(A.release_id == Inv.release_id, A.respondent == Inv.recipient).correlate(Inv)
-        invitations, respondents = (await self.session.execute(
-            select(func.count(), _count_if(answered))
-            .select_from(R).join(Inv, Inv.release_id == R.id).where(*cohort)
-        )).one()
-        return SurveyFigures(int(ratings), _float(avg_rating), int(invitations), int(respondents))
+
+def _number(value: Any) -> float:
+    """A SUM over no rows is NULL; a count or sum otherwise (int, float, or Decimal on PostgreSQL)."""
+    return 0 if value is None else value if isinstance(value, int | float) else float(value)
 
 
 def _float(value: Any) -> float | None:

@@ -14,6 +14,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.facts import COUNTED_COLUMNS, COUNTED_KINDS, FactsRepository
 from storage.tables import (
     ApprovalRow,
     ReleaseEventRow,
@@ -41,6 +42,7 @@ class ReleaseRepository:
         stmt = insert_ignoring_conflicts(self.session, ReleaseRow, values, ["origin_key"]).returning(ReleaseRow.id)
         new_id = (await self.session.execute(stmt)).scalar_one_or_none()
         if new_id is not None:
+            await FactsRepository(self.session).mark(new_id)
             row = await self.get(new_id)
             assert row is not None
             return row, True
@@ -72,6 +74,8 @@ class ReleaseRepository:
 
     async def touch(self, release_id: int, now: datetime, **changes: Any) -> None:
         """Record a change that is not a transition (a new window, say), bumping the version."""
+        if COUNTED_COLUMNS.intersection(changes):
+            await FactsRepository(self.session).mark(release_id)
         await self.session.execute(
             update(ReleaseRow)
             .where(ReleaseRow.id == release_id)
@@ -116,6 +120,8 @@ class EventRepository:
     async def append(
         self, release_id: int, kind: str, actor: str | None, at: datetime, data: dict[str, Any] | None = None
     ) -> None:
+        if kind in COUNTED_KINDS:
+            await FactsRepository(self.session).mark(release_id)
         self.session.add(ReleaseEventRow(release_id=release_id, kind=kind, actor=actor, at=at, data=data or {}))
         await self.session.flush()
 

@@ -9,6 +9,7 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.facts import FactsRepository
 from storage.repositories import insert_ignoring_conflicts
 from storage.tables import ReleaseEventRow, ReleaseRow, SurveyAnswerRow, SurveyInvitationRow, SurveyRow
 
@@ -31,6 +32,7 @@ class SurveyRepository:
         return await self.session.get(SurveyRow, release_id, populate_existing=True)
 
     async def invite(self, release_id: int, recipient: str, at: datetime) -> bool:
+        await FactsRepository(self.session).mark(release_id)
         values = {"release_id": release_id, "recipient": recipient, "invited_at": at}
         stmt = insert_ignoring_conflicts(self.session, SurveyInvitationRow, values, ["release_id", "recipient"])
         result = await self.session.execute(stmt.returning(SurveyInvitationRow.id))
@@ -50,6 +52,7 @@ class SurveyRepository:
     async def answer(self, release_id: int, respondent: str, question_key: str, at: datetime, *,
                      rating: int | None = None, text: str | None = None) -> None:
         """Record or replace one answer: the unique key keeps one per person and question."""
+        await FactsRepository(self.session).mark(release_id)
         values = {"release_id": release_id, "respondent": respondent, "question_key": question_key,
                   "rating": rating, "text": text, "answered_at": at, "changed_at": at}
         dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -60,6 +61,8 @@ class ReleaseRow(Base):
         # The key metrics of one release model: its releases of a period, and its backlog.
         Index("ix_releases_model_created", "model_key", "created_at"),
         Index("ix_releases_state_model_created", "state", "model_key", "created_at"),
+        # The App Home's releases awaiting a person's decision, and their count, from the index alone.
+        Index("ix_releases_state_model_owner", "state", "model_key", "owner", "id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -165,7 +168,11 @@ class ApprovalRow(Base):
     """One approver's decision on one release. Unique per person: a person counts once."""
 
     __tablename__ = "approvals"
-    __table_args__ = (UniqueConstraint("release_id", "approver", name="uq_approvals_release_approver"),)
+    __table_args__ = (
+        UniqueConstraint("release_id", "approver", name="uq_approvals_release_approver"),
+        # The App Home: "not decided by me" probes this, not every approval of everyone.
+        Index("ix_approvals_approver_release", "approver", "release_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
@@ -297,6 +304,79 @@ class FreezeEventRow(Base):
     at: Mapped[datetime]
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+
+class ReleaseFactRow(Base):
+    """What the key metrics count about one release, kept beside its record (storage/facts.py).
+
+    A derived copy, never a source: one row per release, recomputed from the release row,
+    its events and its survey in the transaction that changes any of them, and rebuilt from
+    them all by `releasebot metrics rebuild`. It lets the metrics of a year read one narrow
+    row per release instead of walking every event of every release.
+    """
+
+    __tablename__ = "release_facts"
+    __table_args__ = (
+        # The partial days at either end of a period, of one model or all (whole days come
+        # from metrics_days), and the sums of one day.
+        Index("ix_release_facts_created", "created_at"),
+        Index("ix_release_facts_model_created", "model_key", "created_at"),
+        # The lead-time percentiles: walked in lead-time order up to the rank, no sort.
+        Index("ix_release_facts_lead", "lead_time", "created_at", "model_key"),
+    )
+
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True, autoincrement=False)
+    model_key: Mapped[str] = mapped_column(String(64))
+    risk: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    created_at: Mapped[datetime]
+    #: rolled_back, failed, released, rejected or cancelled (storage/metrics.py OUTCOME_ORDER); NULL: open.
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: 1 once it started; then whether its first start lay within its planned window, how
+    #: long after the planned start (seconds, an early start counting as 0), and whether a
+    #: freeze held it outside the window.
+    started: Mapped[int] = mapped_column(Integer)
+    in_window: Mapped[int] = mapped_column(Integer)
+    start_delay: Mapped[float | None] = mapped_column(Float, nullable=True)
+    delayed_by_freeze: Mapped[int] = mapped_column(Integer)
+    #: Seconds from creation to the first `released` event; NULL if never released.
+    lead_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: Its survey: rating answers, their sum, invitations, invited people who answered.
+    ratings: Mapped[int] = mapped_column(Integer)
+    rating_sum: Mapped[int] = mapped_column(Integer)
+    invitations: Mapped[int] = mapped_column(Integer)
+    respondents: Mapped[int] = mapped_column(Integer)
+
+
+class MetricsDayRow(Base):
+    """`release_facts` summed per day of creation (UTC), release model and risk level: a
+    year of key metrics is 365 rows per model and risk instead of a row per release.
+
+    Derived like the facts: each sum is recomputed from the facts of its day whenever one of
+    them changes (storage/facts.py), never incremented, so it cannot drift from them.
+    """
+
+    __tablename__ = "metrics_days"
+    __table_args__ = (Index("ix_metrics_days_model_day", "model_key", "day"),)
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    model_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The risk level as stored on the releases; "" for not assessed (a key cannot be NULL).
+    risk: Mapped[str] = mapped_column(String(8), primary_key=True)
+    created: Mapped[int] = mapped_column(Integer)
+    released: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    rolled_back: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    cancelled: Mapped[int] = mapped_column(Integer)
+    started: Mapped[int] = mapped_column(Integer)
+    in_window: Mapped[int] = mapped_column(Integer)
+    delay_sum: Mapped[float] = mapped_column(Float)
+    delays: Mapped[int] = mapped_column(Integer)
+    reached: Mapped[int] = mapped_column(Integer)
+    delayed_by_freeze: Mapped[int] = mapped_column(Integer)
+    ratings: Mapped[int] = mapped_column(Integer)
+    rating_sum: Mapped[int] = mapped_column(Integer)
+    invitations: Mapped[int] = mapped_column(Integer)
+    respondents: Mapped[int] = mapped_column(Integer)
 
 class ApiTokenRow(Base):
     """A pipeline's token (DESIGN.md §7): only the SHA-256 of the token is kept, so a copy of

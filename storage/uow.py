@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import db
 from storage.api import ApiRequestRepository, PipelineQueries, TokenRepository
+from storage.facts import FactsRepository
 from storage.freezes import FreezeRepository
 from storage.home import HomeQueries
 from storage.metrics import MetricsQueries
@@ -42,6 +43,7 @@ class UnitOfWork:
     tokens: TokenRepository
     api_requests: ApiRequestRepository
     pipeline: PipelineQueries
+    facts: FactsRepository
 
     def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
                  read_only: bool = False):
@@ -69,10 +71,13 @@ class UnitOfWork:
         self.tokens = TokenRepository(self.session)
         self.api_requests = ApiRequestRepository(self.session)
         self.pipeline = PipelineQueries(self.session)
+        self.facts = FactsRepository(self.session)
         return self
 
     async def commit(self) -> None:
-        """Make the use case's changes one fact: state, events and outbox rows together."""
+        """Make the use case's changes one fact: state, events and outbox rows together,
+        and the key metrics' facts of the releases they touched (storage/facts.py)."""
+        await self.facts.refresh()
         await self.session.commit()
         self._committed = True
         if self.outbox.enqueued and self._on_commit:

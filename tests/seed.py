@@ -33,11 +33,13 @@ async def add_release(
     rows: list[dict[str, Any]] = [{"release_id": id, "kind": "planned", "actor": owner, "at": created, "data": {}}]
     rows += [{"release_id": id, "kind": kind, "actor": owner, "at": at, "data": {}} for kind, at in events]
     await uow.session.execute(insert(ReleaseEventRow), rows)
+    await uow.facts.mark(id)  # the key metrics' facts, as the repositories keep them
 
 
 async def add_survey(uow: UnitOfWork, release_id: int, at: datetime, invited: Sequence[str],
                      answers: Sequence[tuple[str, str, int | None, str | None]] = ()) -> None:
     """Invitations, and answers as (respondent, question key, rating, text)."""
+    await uow.facts.mark(release_id)
     if invited:
         await uow.session.execute(insert(SurveyInvitationRow), [
             {"release_id": release_id, "recipient": who, "invited_at": at} for who in invited])

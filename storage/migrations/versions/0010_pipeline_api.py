@@ -1,7 +1,7 @@
 """the pipeline API: hashed tokens and idempotent requests
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import storage.tables
 
 revision = '0010'
-down_revision = '0009'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

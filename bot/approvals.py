@@ -148,8 +148,8 @@ class ApprovalRequests:
     async def follow(self, uow: UnitOfWork, release: ReleaseRecord, event: Event, now: datetime) -> None:
         """Post the approval request on submission; keep it current as decisions arrive."""
         model = await self.versions.for_release(release, uow)
-        if model is None:
-            return
+        if model is None or model.approval.pre_authorized:
+            return  # a pre-authorized model asks nobody (bot/standard_changes.py)
         if event.kind is EventKind.SUBMITTED:
             rendered = approval_request(release, model, [], clashes=await self._clashes(uow, release))
             await Message.post(channel=model.approval.channel, rendered=rendered,

@@ -5,8 +5,9 @@ occurrence (`FRZ-n`, or the recurring blackout's name). UIDs are stable (`rel-7@
 version, so calendar apps update an event rather than add another. Slack-free.
 
 Who may read it is a token's business: `CalendarAccess` answers which release models a token
-sees (None: all). Until the pipeline API's tokens (`releasebot token create`) serve it, the
-composition root gives `SettingToken` (`RELEASEBOT_CALENDAR_TOKEN`, unscoped).
+sees (None: all). The composition root gives `bot.tokens.TokenCalendarAccess`: the pipeline
+API's tokens (`releasebot token create`, scoped to their models), then `SettingToken`
+(`RELEASEBOT_CALENDAR_TOKEN`, unscoped) while that is set.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ CalendarAccess = Callable[[str], Awaitable[Access | None]]
 
 
 class SettingToken:
-    """The minimal token check: the one `RELEASEBOT_CALENDAR_TOKEN`, compared in constant time.
-    The pipeline API's token table replaces it (see FOR_H11.md)."""
+    """The minimal token check: the one `RELEASEBOT_CALENDAR_TOKEN`, compared in constant time;
+    asked after the pipeline tokens, so a feed set up with it keeps working."""
 
     def __init__(self, token: str):
         self.token = token

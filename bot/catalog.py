@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from bot.lifecycle import PLAN_EVENTS, ApprovalRules, Stage
+from bot.model_match import Match
 from bot.templating import Templates
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -75,6 +76,9 @@ class ApprovalPolicy(_Strict):
     #: Approvals are for one plan: when its release notes, risk or rollback plan change after
     #: approval, withdraw them and ask again (DESIGN.md §5a). Off: they stand, marked changed.
     reapprove_on_change: bool = False
+    #: A standard, pre-authorized change: a submitted release is approved without a person
+    #: (recorded `pre_authorized`); no approval request is posted (DESIGN.md §7).
+    pre_authorized: bool = False
 
     @model_validator(mode="after")
     def _quorum_reachable(self) -> ApprovalPolicy:
@@ -98,6 +102,18 @@ class VerificationCriteria(_Strict):
     components: list[Criterion] = []
     procedures: list[Criterion] = []
     release: list[Criterion] = []
+    #: Criteria only a pipeline records (through the API): people see them read-only in the
+    #: checklist, so a test result is what the tests said, not what someone typed.
+    by_pipeline: list[Criterion] = []
+
+    @model_validator(mode="after")
+    def _pipeline_criteria_listed(self) -> VerificationCriteria:
+        listed = set(self.components) | set(self.procedures) | set(self.release)
+        unknown = [c for c in self.by_pipeline if c not in listed]
+        if unknown:
+            raise ValueError(f"by_pipeline names {', '.join(repr(c) for c in unknown)}, which no stage lists: "
+                             "name criteria of components, procedures or release")
+        return self
 
     def for_stage(self, stage: Stage) -> list[str]:
         return list(getattr(self, stage.value))
@@ -173,6 +189,8 @@ class ReleaseModel(_Strict):
     #: How often the release model itself is reviewed (`/release model-review`): the release
     #: managers are reminded when a review is due.
     review_every: Duration | None = None
+    #: How the pipeline API finds this model for a release that names none (bot/model_match.py).
+    match: Match | None = None
 
     def criteria(self, stage: Stage) -> list[str]:
         return self.verification.for_stage(stage)

@@ -17,6 +17,7 @@ from bot.lifecycle import EventKind
 from bot.model_versions import ModelVersions
 from bot.plans import PlanFollowers
 from bot.review import ReviewReports
+from bot.standard_changes import pre_authorize
 from bot.transitions import Follower
 from bot.verification import ready_without_checks
 
@@ -34,6 +35,8 @@ def followers(catalog: Catalog, versions: ModelVersions, cards: ReleaseCards,
         Follower("approval request", REQUEST_EVENTS | {EventKind.SUBMITTED}, requests.follow),
         # The owner hears of the decision by direct message.
         Follower("decision to the owner", DECISIONS, requests.tell_owner),
+        # A pre-authorized model's release is approved on submission, without a person.
+        Follower("pre-authorization", frozenset({EventKind.SUBMITTED}), pre_authorize(versions)),
         # Approved with nothing to verify: ready at once (a further decision, applied in turn).
         Follower("ready without checks", frozenset({EventKind.APPROVED}), ready_without_checks(versions)),
         # A plan changed after approval: the approvers who approved hear of it; a model that asks

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.blackouts import Blackout
 from bot.catalog import Catalog
 from bot.clock import Clock
-from bot.freeze_input import parse_freeze, shown
+from bot.freeze_input import FreezeRequest, parse_freeze, shown
 from bot.lifecycle import Actor, FreezeInForce, Role, may_freeze
 from bot.outcome import Outcome
 from bot.roles import Roles
@@ -141,6 +141,12 @@ class FreezeService:
         request = parse_freeze(words, now, self.zone, self.catalog.keys)
         if isinstance(request, dict):
             return Outcome.invalid(request)
+        return await self.create(user, request)
+
+    async def create(self, user: str, request: FreezeRequest) -> Outcome[Freeze]:
+        """Record a freeze already read and checked, for a `user` already allowed to freeze:
+        a release manager (`freeze`), or a pipeline token created with `--freezes` (the API)."""
+        now = self.clock()
         async with self.uow() as uow:
             row = await uow.freezes.add({
                 "starts_at": request.start, "ends_at": request.end, "reason": request.reason,

@@ -88,6 +88,9 @@ class EventKind(StrEnum):
     INCIDENT_LINKED = "incident_linked"
     #: The release model's early life support of a released release ran out (DESIGN.md §9).
     SUPPORT_ENDED = "early_life_support_ended"
+    #: A release of a model with `approval: {pre_authorized: true}` was approved on
+    #: submission, without a person: a standard, pre-authorized change (DESIGN.md §7).
+    PRE_AUTHORIZED = "pre_authorized"
 
 
 #: The events a communication plan may name with `on:` (DESIGN.md §5).
@@ -103,6 +106,8 @@ class Role(StrEnum):
     APPROVER = "approver"
     #: RELEASEBOT_MANAGERS: may do what an owner may on any release, and more (DESIGN.md §6).
     MANAGER = "manager"
+    #: A pipeline API token of the release's model (DESIGN.md §6–7): the actor `token:NAME`.
+    PIPELINE = "pipeline"
 
 
 class Stage(StrEnum):
@@ -747,3 +752,27 @@ def support_until(released_at: datetime | None, duration: timedelta | None) -> d
 def in_support(state: State, until: datetime | None, now: datetime) -> bool:
     """Whether a release is in early life support now: released, and before the end."""
     return state is State.RELEASED and until is not None and now < until
+# --- pipelines (DESIGN.md §6–7) -----------------------------------------------------------
+
+#: What a pipeline token of the release's model may do through the API, beside the people of
+#: the `MAY` table: plan (its own check), submit, start, cancel, verify, roll back, link an
+#: incident. Never decide, never freeze, never override one.
+PIPELINE_MAY = frozenset({Action.SUBMIT, Action.START, Action.CANCEL, Action.VERIFY, Action.ROLLBACK,
+                          Action.LINK_INCIDENT})
+MAY = {action: roles | ({Role.PIPELINE} if action in PIPELINE_MAY else frozenset())
+       for action, roles in MAY.items()}
+
+#: The actor of a pipeline: `token:NAME` on events and on `/release show`.
+PIPELINE_PREFIX = "token:"
+
+
+def is_pipeline(user: str | None) -> bool:
+    return bool(user) and str(user).startswith(PIPELINE_PREFIX)
+
+
+def pre_authorize(release: Release, now: datetime) -> Decision:
+    """A submitted release of a pre-authorized model is approved without a person: the
+    approved event says so (`pre_authorized`), and all that follows approval follows."""
+    if release.state is not State.AWAITING_APPROVAL:
+        return _wrong_state(release, "awaiting approval, so it cannot be pre-authorized")
+    return Moved(State.APPROVED, Event(EventKind.APPROVED, None, now, {"pre_authorized": True}))

@@ -68,11 +68,14 @@ class ReleaseService:
         self.versions = versions
         self.roles = roles
 
-    async def plan(self, draft: PlanDraft, origin_key: str | None = None) -> Outcome[ReleaseRecord]:
+    async def plan(self, draft: PlanDraft, origin_key: str | None = None,
+                   by: str | None = None) -> Outcome[ReleaseRecord]:
         """Create a release instance from a release model and post its card.
 
-        `origin_key` (the planning modal's view id) makes a resubmitted modal return the
-        release it already created instead of planning a second one.
+        `origin_key` (the planning modal's view id, the pipeline's Idempotency-Key) makes a
+        resubmitted modal or a retried request return the release it already created instead
+        of planning a second one. `by` is who plans when it is not the owner: a pipeline
+        (`token:NAME`), which plans releases of its models whatever their `planners`.
         """
         errors = self.check_draft(draft)
         if errors:
@@ -80,7 +83,7 @@ class ReleaseService:
         assert draft.planned_start and draft.planned_end
         model = self.catalog.get(draft.model_key)
         assert model is not None
-        if refused := await self.roles.may_plan(model, draft.owner):
+        if not lifecycle.is_pipeline(by) and (refused := await self.roles.may_plan(model, draft.owner)):
             return Outcome.of(refused.refusal)
         now = self.clock()
         async with self.uow() as uow:
@@ -96,7 +99,7 @@ class ReleaseService:
             })
             release = ReleaseRecord.from_row(row)
             if created:
-                await uow.events.append(release.id, EventKind.PLANNED, draft.owner, now,
+                await uow.events.append(release.id, EventKind.PLANNED, by or draft.owner, now,
                                         {"model": draft.model_key, "version": version})
                 await self.cards.post(uow, release, now)
                 if self.clash_notices:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.catalog import ReleaseModel
 from bot.directory import Directory, resolve
-from bot.lifecycle import Actor, Refused, Role, model_missing, no_such_release
+from bot.lifecycle import Actor, Refused, Role, is_pipeline, model_missing, no_such_release
 from bot.model_versions import ModelVersions
 from bot.records import ReleaseRecord
 from storage.uow import UnitOfWorkFactory
@@ -46,6 +46,11 @@ class Roles:
     async def actor(self, user: str, release: ReleaseRecord, model: ReleaseModel | None) -> Actor:
         """The person's roles for `release` under `model` (the release's own version)."""
         roles = set()
+        if is_pipeline(user):
+            # A pipeline token: the API has checked it covers this release's model (403 else),
+            # and a Slack user id never starts `token:`. Never an approver nor a manager.
+            approvers = tuple(model.approval.approvers) if model else ()
+            return Actor(user, frozenset({Role.PIPELINE}), approvers=approvers, managers=self.managers)
         if user == release.owner:
             roles.add(Role.OWNER)
         if model is not None and user in await self.approvers(model):

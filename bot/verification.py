@@ -19,7 +19,7 @@ from bot import lifecycle
 from bot.catalog import ReleaseModel
 from bot.checklist import Checklist, Entry, Phase, items, phase_for
 from bot.freezes import Freeze, FreezeService
-from bot.lifecycle import Event, EventKind, Moved, Refused, State
+from bot.lifecycle import Event, EventKind, Moved, Refused, State, is_pipeline
 from bot.model_versions import ModelVersions
 from bot.outcome import Outcome
 from bot.records import ReleaseRecord, VerificationRecord
@@ -88,6 +88,10 @@ class VerificationService:
         if isinstance(who, Refused):
             return Outcome.of(who.refusal)
         listed = {item.criterion for item in items(who.model, phase)}
+        if not is_pipeline(user):
+            # What the model leaves to the pipeline, a person cannot record (the checklist
+            # shows it read-only; this keeps a crafted submission from recording it either).
+            listed -= set(who.model.verification.by_pipeline)
         entries = [e for e in entries if e.criterion in listed]
         if not entries:
             return Outcome.success(who.release)

@@ -18,11 +18,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import handlers.api
 import handlers.slack
 from bot import __version__
 from bot.approvals import ApprovalService
 from bot.blackouts import load_blackouts
-from bot.calendar import CalendarAccess, CalendarService, SettingToken
+from bot.calendar import CalendarAccess, CalendarService
 from bot.cards import ReleaseCards
 from bot.catalog import Catalog
 from bot.clashes import ClashFinder, ClashNotices
@@ -33,12 +34,15 @@ from bot.context import Services
 from bot.dispatcher import Dispatcher
 from bot.followers import followers
 from bot.freezes import FreezeService
+from bot.gate import Gate
 from bot.heartbeat import Heartbeat
 from bot.home import HomeService
+from bot.idempotency import IdempotentRequests
 from bot.incidents import IncidentService, SupportWatch
 from bot.metrics import MetricsService
 from bot.model_review import ModelReviewService
 from bot.model_versions import ModelVersions
+from bot.pipeline import PipelineService
 from bot.plans import PlanService
 from bot.releases import ReleaseService
 from bot.review import ReviewReports, ReviewService
@@ -46,6 +50,7 @@ from bot.roles import Roles
 from bot.slack.directory import SlackDirectory
 from bot.slack.gateway import SlackGateway, web_client
 from bot.surveys import SurveyService
+from bot.tokens import TokenCalendarAccess, TokenService
 from bot.transitions import Transitions
 from bot.verification import VerificationService
 from handlers import calendar_feed
@@ -72,10 +77,12 @@ class Releasebot:
     heartbeat: Heartbeat
     #: Where Slack reaches the bot, for the start line: "http://0.0.0.0:3000/slack/events".
     listening: str = ""
-    #: Who may read `/calendar.ics`: the pipeline API's tokens replace this (FOR_H11.md).
+    #: Who may read `/calendar.ics`: pipeline tokens, and RELEASEBOT_CALENDAR_TOKEN while it is set.
     calendar_access: CalendarAccess | None = None
     #: Ends early life support that ran out (a heartbeat job; tests run it at will).
     support: SupportWatch | None = None
+    #: The pipeline API (`/api/v1`, DESIGN.md §7): its tokens, use cases, gate and limits.
+    api: handlers.api.ApiParts | None = None
 
     async def start(self) -> None:
         try:
@@ -106,6 +113,8 @@ class Releasebot:
         app.router.add_get("/healthz", self._healthz)
         if self.calendar_access is not None:
             calendar_feed.register(app, self.services.calendar, self.calendar_access)
+        if self.api is not None:
+            handlers.api.register(app, self.services, self.api)
 
         async def on_startup(_: web.Application) -> None:
             await self.start()
@@ -178,7 +187,16 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     support = SupportWatch(uow, versions, transitions, clock)
     heartbeat.every(TICK_SECONDS, _quiet(support.tick), "early-life-support")
     heartbeat.every(TICK_SECONDS, _quiet(services.model_reviews.remind), "model-review-reminders")
-    uow.on_commit = heartbeat.wake
+    tokens = TokenService(uow, catalog, clock)
+    gate = Gate(uow, versions, freezes)
+    api = handlers.api.ApiParts(tokens, PipelineService(uow, catalog, clock, releases, verification, freezes),
+                                gate, IdempotentRequests(uow, clock))
+
+    def committed() -> None:
+        heartbeat.wake()
+        gate.changed()
+
+    uow.on_commit = committed
     bolt_log = logging.getLogger("releasebot.bolt")
     if not any(isinstance(f, _ClientOverToken) for f in bolt_log.filters):
         bolt_log.addFilter(_ClientOverToken())
@@ -189,8 +207,10 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         logger=bolt_log,
     )
     handlers.slack.register(bolt, services)
+    # The calendar reads the pipeline tokens; RELEASEBOT_CALENDAR_TOKEN still works while it is set.
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat,
-                      calendar_access=SettingToken(settings.releasebot_calendar_token), support=support)
+                      calendar_access=TokenCalendarAccess(tokens, settings.releasebot_calendar_token),
+                      support=support, api=api)
 
 
 def _quiet(job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:

@@ -1,5 +1,5 @@
 """The `releasebot` command: serve, sandbox, db upgrade, doctor, models check|init, report, manifest,
-metrics rebuild.
+token create|list|revoke, export events, metrics rebuild.
 
 Every mistake in the settings, the database, the port or the network ends in a sentence on
 stderr naming the setting and what to do, and exit code 2; never a traceback. Libraries
@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                               help="the bot's public https address, where Slack sends requests (HTTP mode)")
     manifest_cmd.add_argument("--socket-mode", action="store_true",
                               help="a Socket Mode app (no public address; set SLACK_APP_TOKEN to serve)")
+    from handlers.pipeline_cli import add_commands
+
+    add_commands(commands, common)
     return parser
 
 
@@ -111,6 +114,11 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(upgrade(settings))
     if args.command == "doctor":
         return asyncio.run(doctor(settings))
+    if args.command in ("token", "export"):
+        from handlers import pipeline_cli
+
+        return asyncio.run(pipeline_cli.token(settings, args) if args.command == "token"
+                           else pipeline_cli.export(settings, args))
     if args.command == "metrics":
         return asyncio.run(rebuild_metrics(settings))
     if args.command == "report":

@@ -428,3 +428,38 @@ class OutboxFileRow(Base):
     title: Mapped[str] = mapped_column(String(200))
     alt_text: Mapped[str] = mapped_column(Text, default="")
     content: Mapped[bytes] = mapped_column(LargeBinary)
+
+class ApiTokenRow(Base):
+    """A pipeline's token (DESIGN.md §7): only the SHA-256 of the token is kept, so a copy of
+    the database lets nobody in. `models` None: every release model. Revoked, never deleted:
+    the events keep naming `token:NAME`."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    models: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    #: May create freezes through the API (`--freezes`): a token is never a release manager.
+    may_freeze: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ApiRequestRow(Base):
+    """One POST of the pipeline API under an `Idempotency-Key`: the unique (token, key) makes a
+    retry find the first request and get its answer (`status`, `response`) instead of acting
+    again. `fingerprint` (method, path and body) tells a retry from a different request that
+    reuses the key."""
+
+    __tablename__ = "api_requests"
+    __table_args__ = (UniqueConstraint("token_name", "idempotency_key", name="uq_api_requests_token_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_name: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    claimed_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import db
+from storage.api import ApiRequestRepository, PipelineQueries, TokenRepository
 from storage.facts import FactsRepository
 from storage.freezes import FreezeRepository
 from storage.home import HomeQueries
@@ -41,6 +42,9 @@ class UnitOfWork:
     verifications: VerificationRepository
     model_versions: ModelVersionRepository
     freezes: FreezeRepository
+    tokens: TokenRepository
+    api_requests: ApiRequestRepository
+    pipeline: PipelineQueries
     facts: FactsRepository
     incidents: IncidentRepository
     model_review: ModelReviewQueries
@@ -68,6 +72,9 @@ class UnitOfWork:
         self.verifications = VerificationRepository(self.session)
         self.model_versions = ModelVersionRepository(self.session)
         self.freezes = FreezeRepository(self.session)
+        self.tokens = TokenRepository(self.session)
+        self.api_requests = ApiRequestRepository(self.session)
+        self.pipeline = PipelineQueries(self.session)
         self.facts = FactsRepository(self.session)
         self.incidents = IncidentRepository(self.session)
         self.model_review = ModelReviewQueries(self.session)

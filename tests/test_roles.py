@@ -26,13 +26,17 @@ from tests.workspace import Workspace
 MANAGER = "UMGR"
 OWNER, APPROVER, MGR = Role.OWNER, Role.APPROVER, Role.MANAGER
 
-#: DESIGN.md §6, as written there (planning and pipeline tokens are checked elsewhere).
+PIPE = Role.PIPELINE
+
+#: DESIGN.md §6, as written there (planning is checked elsewhere; a pipeline token's model scope
+#: is the API's, tests/test_pipeline_errors.py).
 TABLE: dict[Action, set[Role]] = {
-    **{a: {OWNER, MGR} for a in (Action.SUBMIT, Action.CANCEL, Action.CHANGE_WINDOW, Action.ANNOUNCE,
-                                 Action.SURVEY, Action.HAND_OVER, Action.START, Action.CLOSE, Action.LESSONS,
-                                 Action.EDIT_PLAN)},
+    **{a: {OWNER, MGR} for a in (Action.CHANGE_WINDOW, Action.ANNOUNCE, Action.SURVEY, Action.HAND_OVER,
+                                 Action.CLOSE, Action.LESSONS, Action.EDIT_PLAN)},
+    **{a: {OWNER, MGR, PIPE} for a in (Action.SUBMIT, Action.CANCEL, Action.START)},
     Action.DECIDE: {APPROVER},
-    **{a: {OWNER, APPROVER, MGR} for a in (Action.VERIFY, Action.ROLLBACK, Action.LINK_INCIDENT, Action.REVIEW)},
+    **{a: {OWNER, APPROVER, MGR, PIPE} for a in (Action.VERIFY, Action.ROLLBACK, Action.LINK_INCIDENT)},
+    Action.REVIEW: {OWNER, APPROVER, MGR},
     Action.MODEL_REVIEW: {APPROVER, MGR},
     **{a: {MGR} for a in (Action.FREEZE, Action.UNFREEZE, Action.OVERRIDE_FREEZE)},
 }

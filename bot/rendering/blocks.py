@@ -131,4 +131,8 @@ def slack_date(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> str
 
 
 def user(user_id: str) -> str:
+    """A mention of a Slack user; a pipeline (`token:NAME`) is no Slack user, so its name
+    is shown as it is, escaped, in code."""
+    if user_id.startswith("token:"):
+        return f"`{escape(user_id)}`"
     return f"<@{user_id}>"

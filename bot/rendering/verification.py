@@ -154,6 +154,10 @@ def checklist_view(modal: ChecklistModal, model: ReleaseModel) -> bk.Block:
         mark = modal.marks[index]
         blocks.append(bk.section(f"*{STAGE_LABEL[item.stage]}* · {bk.escape(item.criterion)}\n{mark.describe()}",
                                  block_id=field_id(index, CRITERION)))
+        if item.criterion in model.verification.by_pipeline:
+            # Read-only: the release model leaves this criterion to the pipeline's results.
+            blocks.append(bk.context(":robot_face: Recorded by the pipeline only (through the pipeline API)."))
+            continue
         blocks.append(_input(field_id(index, OUTCOME), "Outcome", {
             "type": "radio_buttons",
             "options": [{"text": bk.plain("Pass", 75), "value": PASS}, {"text": bk.plain("Fail", 75), "value": FAIL}],

@@ -8,6 +8,7 @@ it and sees the card change, all asserted on what the page shows.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -136,3 +137,23 @@ async def test_plan_approve_and_see_the_card_change(sandbox_url: str, browser: B
 
     assert await page.evaluate("typeof window.pwned") == "undefined"
     assert errors == []
+
+
+async def test_a_click_while_the_page_redraws_is_not_lost(sandbox_url: str, browser: Browser) -> None:
+    """Every state the page asks for arrives late here, so each click below lands while an
+    earlier state is still on its way; the page must end where the clicks took it."""
+    page = await browser.new_page(viewport={"width": 1280, "height": 860})
+    page.set_default_timeout(20_000)
+
+    async def late(route: Route) -> None:
+        await asyncio.sleep(0.4)
+        await route.continue_()
+
+    await page.goto(sandbox_url + "/")
+    await act_as(page, "Erin Walsh", "releases")
+    await page.route("**/sandbox/state?*", late)
+    await page.get_by_role("button", name=re.compile("^Alice Moreau")).click()
+    await page.get_by_role("button", name="# approvals", exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("# approvals")
+    await expect(page.get_by_role("button", name=re.compile("^Alice Moreau"))).to_have_attribute("aria-pressed", "true")
+    await expect(page.get_by_role("textbox", name="Message #approvals as Alice Moreau")).to_be_visible()

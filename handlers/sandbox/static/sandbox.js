@@ -59,10 +59,15 @@ async function refresh() {
   try {
     do {
       page.again = false;
-      const query = new URLSearchParams({ user: page.me || "", conversation: page.conversation || "" });
+      const asked = { me: page.me, conversation: page.conversation };
+      const query = new URLSearchParams({ user: asked.me || "", conversation: asked.conversation || "" });
       const response = await fetch(`/sandbox/state?${query}`);
       if (!response.ok) continue;
-      draw(await response.json());
+      const state = await response.json();
+      // A click while this state was on its way (another person, another conversation) wins:
+      // drawing the stale state would put the page back where it was and lose the click.
+      if (page.me !== asked.me || page.conversation !== asked.conversation) { page.again = true; continue; }
+      draw(state);
     } while (page.again);
   } finally {
     page.busy = false;

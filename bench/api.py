@@ -263,18 +263,20 @@ class Person:
         assert outcome.ok, outcome
         self.approved[ref] = time.time()
 
-    def woken(self, timings: Timings) -> list[float]:
-        """ms from the click to the answer of each gate request held until the approval; the
-        requests sent once it had approved were answered at once (they join the gate's figure)."""
+    def woken(self, timings: Timings) -> tuple[list[float], list[float]]:
+        """ms from the click to the answer of each gate request held until the approval; and
+        the ms of those sent after the approval (an answer that can still change, approved
+        and waiting for verification, is held until it does or the wait runs out)."""
         found: list[float] = []
+        late: list[float] = []
         for ref, began, ended, state in timings.waiting:
             if state == "awaiting_approval":
-                continue  # held its 60 s, or woken by another change: asked again
+                continue  # held its 60 s: asked again
             if began >= self.approved[ref]:
-                timings.calls["gate"].append((ended - began) * 1000)
+                late.append((ended - began) * 1000)
             else:
                 found.append(max(0.0, ended - self.clicked[ref]) * 1000)
-        return found
+        return found, late
 
 
 async def _tokens(bot: Releasebot, label: str) -> list[str]:
@@ -303,7 +305,7 @@ async def figures(database_url: str | None) -> list[Figure]:
             paced = await _run_pipelines(base, await _tokens(bot, f"{run}-paced"), day, burst=False)
             watching.cancel()
             await asyncio.gather(*person.tasks)
-            woken = person.woken(paced)
+            woken, late = person.woken(paced)
             burst = await _run_pipelines(base, await _tokens(bot, f"{run}-burst"), day + 1, burst=True)
         finally:
             await server.close()
@@ -319,7 +321,8 @@ async def figures(database_url: str | None) -> list[Figure]:
                detail=f"{detail}, {len(calls['gate'])} answered at once, "
                       f"p50 {statistics.median(calls['gate']):.1f} ms; {others}"),
         Figure(f"gate held, answered after the approval p99 ({where})", _p(woken, 0.99), "ms",
-               detail=f"{len(woken)} held requests, from the click, p50 {statistics.median(woken):.1f} ms"),
+               detail=f"{len(woken)} held requests, from the click, p50 {statistics.median(woken):.1f} ms; "
+                      f"{len(late)} sent after the approval, held {', '.join(f'{v / 1000:.0f}' for v in late)} s"),
         Figure(f"create p99 ({where}, burst, no bound)", _p(burst.calls["create"], 0.99), "ms",
                detail=f"{PIPELINES} at once back to back, {len(burst.calls['create'])} creates, "
                       f"p50 {statistics.median(burst.calls['create']):.1f} ms"),

@@ -111,7 +111,7 @@ class Dispatcher:
         self.probe_every = probe_every
         self.worker = f"dispatcher-{uuid.uuid4().hex[:12]}"
         self.settle = GroupCommit(uow).run
-        self._next_probe: datetime | None = None
+        self._last_probe: datetime | None = None
         #: Cleared at shutdown: the rows under way settle, no new ones are taken.
         self.claiming = True
 
@@ -134,9 +134,9 @@ class Dispatcher:
     async def _probe(self) -> int:
         """Try one row an outage holds back, at most every `probe_every` (see the module)."""
         now = self.clock()
-        if not self.claiming or (self._next_probe is not None and now < self._next_probe):
+        if not self.claiming or (self._last_probe is not None and now < self._last_probe + self.probe_every):
             return 0
-        self._next_probe = now + self.probe_every
+        self._last_probe = now
         async with self.uow() as uow:
             row = await uow.outbox.claim_held(self.worker, now, LEASE)
             await uow.commit()

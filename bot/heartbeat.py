@@ -48,6 +48,8 @@ class Heartbeat:
         self._next_due: datetime | None = None
         self._periodic: list[tuple[float, str]] = []
         self.due = DueJobs(dispatcher.clock)
+        #: When set, every job's safety-net poll runs this often instead of its own period.
+        self.job_poll_seconds: float | None = None
 
     def every(self, seconds: float, job: Callable[[], Awaitable[object]], name: str,
               next_due: NextDue | None = None) -> None:
@@ -67,8 +69,9 @@ class Heartbeat:
             replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=30,
         )
         for seconds, name in self._periodic:
-            self.scheduler.add_job(self._poll, "interval", args=[name], seconds=seconds, id=name,
-                                   replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=60)
+            self.scheduler.add_job(self._poll, "interval", args=[name], seconds=self.job_poll_seconds or seconds,
+                                   id=name, replace_existing=True, max_instances=1, coalesce=True,
+                                   misfire_grace_time=60)
         self.scheduler.start()
         self.due.start()
         self.wake()

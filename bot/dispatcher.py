@@ -46,7 +46,7 @@ GIVE_UP = timedelta(hours=24)
 #: While an outage holds messages back, one of them is tried this often to see if Slack is back.
 PROBE_EVERY = timedelta(seconds=4)
 #: Rows claimed (and sent concurrently) at a time: each in a different conversation.
-BATCH = 50
+BATCH = 100
 LEASE = timedelta(seconds=60)
 ANCHOR_WAIT = timedelta(seconds=1)
 PACE = timedelta(seconds=1)
@@ -95,6 +95,16 @@ class _Target:
     ts: str | None
 
 
+@dataclass(frozen=True)
+class _Anchored:
+    """What decides where an anchored row goes: the message that landed (if any), whether a
+    later version is queued or sent, and whether the anchor's post is still pending."""
+
+    landed: _Target | None
+    newer: bool
+    post_pending: bool
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** attempts, 300))
 
@@ -112,6 +122,8 @@ class Dispatcher:
         self.worker = f"dispatcher-{uuid.uuid4().hex[:12]}"
         self.settle = GroupCommit(uow).run
         self._last_probe: datetime | None = None
+        #: What `_target` needs of the claimed rows' anchors, read for the whole claim at once.
+        self._anchors: dict[int, _Anchored] = {}
         #: Cleared at shutdown: the rows under way settle, no new ones are taken.
         self.claiming = True
 
@@ -127,7 +139,9 @@ class Dispatcher:
                 await uow.commit()
             if not rows:
                 break
+            await self._read_anchors(rows)
             await asyncio.gather(*(self._handle(row) for row in rows))
+            self._anchors.clear()
             settled += len(rows)
         return settled + await self._probe()
 
@@ -236,6 +250,32 @@ class Dispatcher:
         log.info("%s for group %s: one direct message to each of %d members",
                  row.dedupe_key, row.channel, len(members))
 
+    async def _read_anchors(self, rows: list[OutboxRow]) -> None:
+        """Read the anchors of a claim's rows in one read-only transaction: a fan-out's survey
+        messages are all anchored, and a transaction per row would queue them on SQLite."""
+        anchored = [row for row in rows if row.anchor]
+        if not anchored:
+            return
+        async with self.uow(read_only=True) as uow:
+            landed, latest, pending = await uow.outbox.anchored([row.anchor for row in anchored if row.anchor])
+        for row in anchored:
+            assert row.anchor is not None
+            message = landed.get(row.anchor)
+            self._anchors[row.id] = _Anchored(
+                _Target(message.channel, message.ts) if message else None,
+                newer=latest.get(row.anchor, row.id) > row.id, post_pending=row.anchor in pending)
+
+    async def _anchored(self, row: OutboxRow) -> _Anchored:
+        read = self._anchors.pop(row.id, None)
+        if read is not None:
+            return read
+        assert row.anchor is not None
+        async with self.uow(read_only=True) as uow:
+            existing = await uow.outbox.anchor(row.anchor)
+            return _Anchored(_Target(existing.channel, existing.ts) if existing else None,
+                             newer=await uow.outbox.overtaken(row.anchor, row.id),
+                             post_pending=await uow.outbox.post_pending(row.anchor))
+
     async def _target(self, row: OutboxRow) -> _Target | None:
         """Where the row goes: a new message, or the anchored one. None: not now, or never.
 
@@ -245,20 +285,23 @@ class Dispatcher:
         """
         if not row.anchor:
             return _Target(row.channel, None)
-        async with self.uow() as uow:
-            existing = await uow.outbox.anchor(row.anchor)
-            newer = await uow.outbox.overtaken(row.anchor, row.id)
-            if newer or (row.method == Method.POST and existing is not None):
-                await uow.outbox.finish(row.id, self.worker, state=DeliveryState.SUPERSEDED.value)
-                await uow.outbox.pace(row.channel, self.clock())
-                await uow.commit()
-                return None
-            if existing is None and row.method == Method.UPDATE and await uow.outbox.post_pending(row.anchor):
-                await uow.outbox.finish(row.id, self.worker, due_at=self.clock() + ANCHOR_WAIT)
-                await uow.outbox.pace(row.channel, self.clock())
-                await uow.commit()
-                return None
-        return _Target(existing.channel, existing.ts) if existing else _Target(row.channel, None)
+        # Read without the write lock (see `_read_anchors`); the rare row that is superseded or
+        # must wait is settled with the others.
+        anchored = await self._anchored(row)
+        existing = anchored.landed
+        waits = existing is None and row.method == Method.UPDATE and anchored.post_pending
+        target = existing or _Target(row.channel, None)
+        if anchored.newer or (row.method == Method.POST and existing is not None):
+            await self.settle(lambda uow: self._set_aside(uow, row, state=DeliveryState.SUPERSEDED.value))
+            return None
+        if waits:
+            await self.settle(lambda uow: self._set_aside(uow, row, due_at=self.clock() + ANCHOR_WAIT))
+            return None
+        return target
+
+    async def _set_aside(self, uow: UnitOfWork, row: OutboxRow, **values: object) -> None:
+        await uow.outbox.finish(row.id, self.worker, **values)
+        await uow.outbox.pace(row.channel, self.clock())
 
     async def _failed(self, row: OutboxRow, exc: DeliveryError) -> None:
         await self.settle(lambda uow: self._settle_failure(uow, row, exc))

@@ -190,6 +190,24 @@ class OutboxRepository:
         )
         return bool((await self.session.execute(stmt)).scalar())
 
+    async def anchored(self, anchors: Sequence[str]) -> tuple[dict[str, SlackMessageRow], dict[str, int], set[str]]:
+        """For many anchors at once (the rows of one claim): the messages that landed, the id
+        of each anchor's latest version queued or sent, and the anchors whose post is pending.
+        `anchor`, `overtaken` and `post_pending` in three statements instead of three per row."""
+        if not anchors:
+            return {}, {}, set()
+        wanted = sorted(set(anchors))
+        landed = await self.session.execute(select(SlackMessageRow).where(SlackMessageRow.anchor.in_(wanted)))
+        latest = await self.session.execute(
+            select(OutboxRow.anchor, func.max(OutboxRow.id))
+            .where(OutboxRow.anchor.in_(wanted), OutboxRow.state.in_(("pending", "sent")))
+            .group_by(OutboxRow.anchor))
+        pending = await self.session.execute(
+            select(OutboxRow.anchor).distinct()
+            .where(OutboxRow.anchor.in_(wanted), OutboxRow.method == "post", OutboxRow.state == "pending"))
+        return ({m.anchor: m for m in landed.scalars()}, {str(a): int(i) for a, i in latest.all()},
+                {str(a) for a in pending.scalars()})
+
     async def post_pending(self, anchor: str) -> bool:
         stmt = select(
             exists().where(OutboxRow.anchor == anchor, OutboxRow.method == "post", OutboxRow.state == "pending")

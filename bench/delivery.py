@@ -21,6 +21,7 @@ scratch database given with `--database`, whose public schema is dropped and cre
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import statistics
 import sys
@@ -207,6 +208,8 @@ async def latency(url: str, messages: int = 60, spread: float = 10.0) -> tuple[l
 
 
 async def figures(database_url: str | None) -> list[Figure]:
+    # Every 503 and 429 is a retry the dispatcher logs as a warning: hundreds of lines here.
+    logging.getLogger("bot.dispatcher").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         found: list[Figure] = []
         url = db.async_url(database_url) if database_url else ""

@@ -163,7 +163,10 @@ class SupportWatch:
         """The first moment after `after` a release's early life support runs out."""
         moments: list[datetime] = []
         async with self.uow(read_only=True) as uow:
-            for release_id, released_at in await uow.model_review.in_support(EventKind.SUPPORT_ENDED.value):
+            versions = await self.versions.with_early_life_support(uow)
+            if not versions:
+                return None
+            for release_id, released_at in await uow.model_review.in_support(EventKind.SUPPORT_ENDED.value, versions):
                 row = await uow.releases.get(release_id)
                 if row is None:
                     continue

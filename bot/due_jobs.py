@@ -10,8 +10,8 @@ replica wrote and for anything refused on its turn.
 Every run of a job goes through one task at a time per job, whatever woke it (its timer, the
 poll, a re-arm), so a job never overlaps itself. Several replicas may run the same job at
 the same moment: the unique keys of surveys, invitations and outbox rows keep each message
-once, as before. `shutdown` cancels every timer and every run under way and waits for them:
-nothing wakes after the engine is gone.
+once, as before. `shutdown` cancels every timer and waits for the runs under way (cancelling
+them after a grace period): nothing wakes after the engine is gone.
 
 The timers run on the event loop's clock; due times are in the bot's clock (a test's may be
 moved). A timer that fires early finds nothing due and re-arms; one that a moved clock made
@@ -83,7 +83,11 @@ class DueJobs:
         return job.due if job.timer is not None else None
 
     async def shutdown(self, grace_seconds: float = 5.0) -> None:
-        """Cancel every wake-up and every run under way, and wait until they are over."""
+        """Cancel every wake-up; let the step under way of each job (a run, or reading its next
+        due time) finish, within `grace_seconds`, then cancel what is left and wait for it.
+
+        Not cancelling at once matters: a query cancelled half way leaves the database driver's
+        thread to answer a loop that may be closed by then."""
         self.running = False
         tasks = []
         for job in self.jobs.values():
@@ -92,13 +96,16 @@ class DueJobs:
                 job.timer = None
             job.run_wanted = job.arm_wanted = False
             if job.task is not None and not job.task.done():
-                job.task.cancel()
                 tasks.append(job.task)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
-            if pending:
-                log.warning("scheduled jobs still running at shutdown: %s",
-                            ", ".join(t.get_name() for t in pending))
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+        if pending:
+            log.warning("scheduled jobs still running at shutdown, cancelled: %s",
+                        ", ".join(t.get_name() for t in pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=grace_seconds)
 
     def _kick(self, job: _Job, *, run: bool) -> None:
         if not self.running:

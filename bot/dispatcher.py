@@ -4,7 +4,8 @@ Rows are leased (`claimed_by`, `claimed_until`) in a short transaction, sent out
 transaction, then settled by their claimant only. A replica never takes a row another holds
 (SKIP LOCKED on PostgreSQL); a worker that dies leaves a lease that expires, so a restart
 loses nothing. The narrow window between Slack accepting a post and the row being marked
-sent is the one place a crash can repeat a message; it is kept as short as one UPDATE.
+sent is the one place a crash can repeat a message; it is kept as short as one commit (which
+the sends that finished meanwhile share: bot/group_commit.py).
 
 Each conversation gets at most one message per `pace` (Slack allows about one per second
 per channel): a claim takes one row per conversation and reserves the conversation in the

@@ -1,6 +1,6 @@
 """delivery: when an outbox row's current run of failed attempts began
 
-Revision ID: 0013_delivery
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-02
 
@@ -13,7 +13,7 @@ from alembic import op
 
 import storage.tables
 
-revision = '0013_delivery'
+revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None

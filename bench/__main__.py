@@ -23,6 +23,7 @@ from bench.figures import report  # noqa: E402
 SUITES: dict[str, str] = {
     "api": "Pipeline API: gate and create at 50 concurrent pipelines (p99, bound 50 ms)",
     "metrics_scale": "Metrics, App Home, list and show at 100,000 releases / 2,000,000 events; serving memory",
+    "delivery": "Delivery: a survey to 1,000 people, recovery after an outage, dispatch latency (ratios to bounds)",
 }
 
 

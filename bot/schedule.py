@@ -32,14 +32,23 @@ def _normal(component: str) -> str:
 
 
 def clashes(releases: Sequence[ReleaseRecord]) -> dict[int, list[Clash]]:
-    """For each release id, the others whose window overlaps it and that share components."""
+    """For each release id, the others whose window overlaps it and that share components.
+
+    A sweep over the windows in order of start: a release is only compared with those that
+    start before it ends, so a busy schedule costs about the overlaps it has, not the square
+    of its releases."""
     found: dict[int, list[Clash]] = {}
-    for i, one in enumerate(releases):
-        mine = {_normal(c): c for c in one.components}
-        for other in releases[i + 1:]:
-            if not (one.planned_start < other.planned_end and other.planned_start < one.planned_end):
+    ordered = sorted(releases, key=lambda r: r.planned_start)  # stable: equal starts keep their order
+    normal = [{_normal(c): c for c in r.components} for r in ordered]
+    for i, one in enumerate(ordered):
+        mine = normal[i]
+        for j in range(i + 1, len(ordered)):
+            other = ordered[j]
+            if other.planned_start >= one.planned_end:
+                break  # every later one starts later still
+            if not (one.planned_start < other.planned_end):
                 continue
-            shared = tuple(mine[key] for key in dict.fromkeys(_normal(c) for c in other.components) if key in mine)
+            shared = tuple(mine[key] for key in normal[j] if key in mine)
             if shared:
                 found.setdefault(one.id, []).append(Clash(other, shared))
                 found.setdefault(other.id, []).append(Clash(one, shared))

@@ -51,13 +51,13 @@ async def test_answers_share_one_http_session(
     await workspace.command("list", by=ALICE)  # warm up: authorization, the shared session
     await slack.next_response(0)
     opened: list[aiohttp.ClientSession] = []
+    real = aiohttp.ClientSession
 
-    class Counted(aiohttp.ClientSession):
-        def __init__(self, *args: Any, **kw: Any) -> None:
-            super().__init__(*args, **kw)
-            opened.append(self)
+    def counted(*args: Any, **kw: Any) -> aiohttp.ClientSession:
+        opened.append(real(*args, **kw))
+        return opened[-1]
 
-    monkeypatch.setattr(aiohttp, "ClientSession", Counted)
+    monkeypatch.setattr(aiohttp, "ClientSession", counted)
     for n in range(1, 4):
         await workspace.command("list", by=ALICE)
         await slack.next_response(n)

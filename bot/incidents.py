@@ -142,7 +142,10 @@ class SupportWatch:
         now = self.clock()
         due: list[int] = []
         async with self.uow(read_only=True) as uow:
-            for release_id, released_at in await uow.model_review.in_support(EventKind.SUPPORT_ENDED.value):
+            versions = await self.versions.with_early_life_support(uow)
+            if not versions:
+                return 0
+            for release_id, released_at in await uow.model_review.in_support(EventKind.SUPPORT_ENDED.value, versions):
                 row = await uow.releases.get(release_id)
                 if row is None:
                     continue

@@ -60,8 +60,33 @@ def _span(seconds: float | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=round(seconds))
 
 
+class ExecutionRates:
+    """The rates of execution outcomes, alike for a period's figures and for a risk level's."""
+
+    released: int
+    failed: int
+    rolled_back: int
+
+    @property
+    def executed(self) -> int:
+        """Releases with an outcome of execution: the denominator of the three rates."""
+        return self.released + self.failed + self.rolled_back
+
+    @property
+    def success_rate(self) -> float | None:
+        return _rate(self.released, self.executed)
+
+    @property
+    def failure_rate(self) -> float | None:
+        return _rate(self.failed, self.executed)
+
+    @property
+    def rollback_rate(self) -> float | None:
+        return _rate(self.rolled_back, self.executed)
+
+
 @dataclass(frozen=True)
-class KeyMetrics:
+class KeyMetrics(ExecutionRates):
     """The key metrics of one period (and release model, if given), as counts and times."""
 
     days: int
@@ -112,23 +137,6 @@ class KeyMetrics:
         return _rate(self.with_incidents, self.started)
 
     @property
-    def executed(self) -> int:
-        """Releases with an outcome of execution: the denominator of the three rates."""
-        return self.released + self.failed + self.rolled_back
-
-    @property
-    def success_rate(self) -> float | None:
-        return _rate(self.released, self.executed)
-
-    @property
-    def failure_rate(self) -> float | None:
-        return _rate(self.failed, self.executed)
-
-    @property
-    def rollback_rate(self) -> float | None:
-        return _rate(self.rolled_back, self.executed)
-
-    @property
     def schedule_adherence(self) -> float | None:
         return _rate(self.started_in_window, self.started - self.delayed_by_freeze)
 
@@ -138,7 +146,7 @@ class KeyMetrics:
 
 
 @dataclass(frozen=True)
-class RiskOutcomes:
+class RiskOutcomes(ExecutionRates):
     """Success and rollback rates of the releases planned at one risk level (None: not assessed)."""
 
     risk: Risk | None
@@ -146,22 +154,6 @@ class RiskOutcomes:
     released: int
     failed: int
     rolled_back: int
-
-    @property
-    def executed(self) -> int:
-        return self.released + self.failed + self.rolled_back
-
-    @property
-    def success_rate(self) -> float | None:
-        return _rate(self.released, self.executed)
-
-    @property
-    def failure_rate(self) -> float | None:
-        return _rate(self.failed, self.executed)
-
-    @property
-    def rollback_rate(self) -> float | None:
-        return _rate(self.rolled_back, self.executed)
 
 
 _RISK_ORDER = {Risk.HIGH: 0, Risk.MEDIUM: 1, Risk.LOW: 2, None: 3}

@@ -84,6 +84,15 @@ class ModelVersions:
             return self.catalog.get(release.model_key)
         return await self.get(release.model_key, release.model_version, uow)
 
+    async def with_early_life_support(self, uow: UnitOfWork) -> list[tuple[str, str | None]]:
+        """The stored versions (and, as None, the unversioned releases' current files) whose
+        model gives early life support: only their releases need watching."""
+        found: list[tuple[str, str | None]] = [
+            (key, version) for key, version in await uow.model_versions.keys()
+            if (model := await self.get(key, version, uow)) is not None and model.early_life_support]
+        found += [(model.key, None) for model in self.catalog if model.early_life_support]
+        return found
+
     async def remember(self, uow: UnitOfWork, key: str, now: datetime) -> str | None:
         """Store the current version of `key` (if it is not yet) in `uow`'s transaction, so a
         release that names it can always find it; returns the version."""

@@ -7,25 +7,20 @@ updated in place when lessons are added or the release is closed.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
-from statistics import mean
-from typing import Any
 
 from bot import lifecycle
 from bot.clock import Clock
-from bot.lifecycle import EventKind, Refused, State
+from bot.lifecycle import EventKind, Refused
 from bot.model_versions import ModelVersions
 from bot.outbox import Message
 from bot.outcome import Outcome
 from bot.records import ApprovalRecord, EventRecord, IncidentRecord, ReleaseRecord
-from bot.release_plan import PlanFollowed
-from bot.rendering import blocks as bk
-from bot.rendering.messages import Rendered, where
-from bot.rendering.review import review_message
+from bot.rendering.messages import Rendered
+from bot.rendering.review import Communication, ReviewFacts, SurveyFacts, review_context, review_message
 from bot.roles import Roles
 from bot.support import support_end
-from bot.templating import Templates, safe
+from bot.templating import Templates
 from bot.transitions import Transitions
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -124,116 +119,39 @@ class ReviewReports:
                              dedupe_key=f"{release.ref}:review:at{stamp}", release_id=release.id).enqueue(uow, now)
 
     async def render(self, uow: UnitOfWork, release: ReleaseRecord) -> Rendered:
-        context = await self._context(uow, release)
+        context = review_context(await self._facts(uow, release))
         return review_message(release, self.templates.render_report("review", context))
 
-    async def _context(self, uow: UnitOfWork, release: ReleaseRecord) -> dict[str, Any]:
-        events = [EventRecord.from_row(e) for e in await uow.events.for_release(release.id)]
-        approvals = [ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)]
+    async def _facts(self, uow: UnitOfWork, release: ReleaseRecord) -> ReviewFacts:
         model = await self.versions.for_release(release, uow)
-        first = _first_by_kind(events)
-        started = first.get(EventKind.STARTED)
-        ended = first.get(EventKind.RELEASED) or first.get(EventKind.FAILED)
-        outcome_event = next((e for e in reversed(events) if e.kind in (EventKind.RELEASED, EventKind.FAILED,
-                                                                          EventKind.ROLLED_BACK)), None)
-        rollback = first.get(EventKind.ROLLED_BACK)
-        overridden = first.get(EventKind.FREEZE_OVERRIDDEN)
-        held = first.get(EventKind.DELAYED_BY_FREEZE)
-        return {
-            "freeze_overridden": {"who": safe(bk.user(overridden.actor or "")),
-                                  "at": safe(bk.slack_date(overridden.at)),
-                                  "freezes": ", ".join(str(f) for f in overridden.data.get("freezes") or []),
-                                  "reason": str(overridden.data.get("reason", ""))} if overridden else None,
-            "delayed_by_freeze": ", ".join(str(f) for f in held.data.get("freezes") or []) if held else None,
-            "outcome": str(outcome_event.kind).replace("_", " ") if outcome_event else release.state.label,
-            "closed": release.state is State.CLOSED,
-            "planned_start": safe(bk.slack_date(release.planned_start)),
-            "planned_end": safe(bk.slack_date(release.planned_end)),
-            "actual_start": safe(bk.slack_date(started.at)) if started else None,
-            "actual_end": safe(bk.slack_date(ended.at)) if ended else None,
-            "delay": _delay(started.at - release.planned_start) if started else None,
-            "quorum": model.approval.quorum if model else "?",
-            "approvals": [{"who": safe(bk.user(a.approver)), "decision": "approved" if a.approved else "rejected",
-                           "at": safe(bk.slack_date(a.at)), "reason": a.reason} for a in approvals],
-            "verifications": [_verification(e) for e in events if e.kind is EventKind.VERIFICATION_RECORDED],
-            "communications": [
-                {"what": d.dedupe_key.split(":", 1)[1], "where": safe(where(d.channel)),
-                 "at": safe(bk.slack_date(d.sent_at))}
+        return ReviewFacts(
+            release=release,
+            events=[EventRecord.from_row(e) for e in await uow.events.for_release(release.id)],
+            approvals=[ApprovalRecord.from_row(a) for a in await uow.approvals.for_release(release.id)],
+            quorum=model.approval.quorum if model else None,
+            communications=[
+                Communication(d.dedupe_key.split(":", 1)[1], d.channel, d.sent_at)
                 for d in await uow.outbox.for_release(release.id)
                 if d.state == "sent" and d.sent_at and d.method == "post"
                 and any(m in d.dedupe_key for m in COMMUNICATION_MARKERS)
             ],
-            "rollback": {"who": safe(bk.user(rollback.actor or "")), "at": safe(bk.slack_date(rollback.at)),
-                         "reason": str(rollback.data.get("reason", "")),
-                         "plan": _plan_followed(events)} if rollback else None,
-            "risk": {"level": release.plan.risk.value if release.plan.risk else None,
-                     "impact": release.plan.impact},
-            "survey": await self._survey(uow, release),
-            "incidents": [{"ref": i.ref, "summary": i.summary, "url": i.url,
-                           "during_support": i.during_support, "who": safe(_linker(i.linked_by)),
-                           "at": safe(bk.slack_date(i.linked_at))}
-                          for i in map(IncidentRecord.from_row, await uow.incidents.for_release(release.id))],
-            "lessons": [{"text": str(e.data.get("text", "")), "who": safe(bk.user(e.actor or "")),
-                         "at": safe(bk.slack_date(e.at))} for e in events if e.kind is EventKind.LESSONS_LEARNT],
-        }
+            survey=await self._survey(uow, release),
+            incidents=[IncidentRecord.from_row(i) for i in await uow.incidents.for_release(release.id)],
+        )
 
-    async def _survey(self, uow: UnitOfWork, release: ReleaseRecord) -> dict[str, Any] | None:
+    async def _survey(self, uow: UnitOfWork, release: ReleaseRecord) -> SurveyFacts | None:
         survey = await uow.surveys.get(release.id)
         if survey is None:
             return None
         invitations = await uow.surveys.invitations(release.id)
         answers = await uow.surveys.answers(release.id)
-        ratings = [a.rating for a in answers if a.rating is not None]
-        counts = Counter(ratings)
-        return {
-            "recipients": len(invitations),
-            "respondents": len({a.respondent for a in answers}),
-            "average": mean(ratings) if ratings else None,
-            "distribution": {n: counts.get(n, 0) for n in range(1, 6)},
-            "comments": [{"text": a.text, "who": None if survey.anonymous else safe(bk.user(a.respondent))}
-                         for a in answers if a.text],
-        }
+        return SurveyFacts(
+            recipients=len(invitations),
+            respondents=len({a.respondent for a in answers}),
+            ratings=[a.rating for a in answers if a.rating is not None],
+            comments=[(a.text, None if survey.anonymous else a.respondent) for a in answers if a.text],
+        )
 
 
 async def _reviewed(uow: UnitOfWork, release_id: int) -> bool:
     return any(e.kind == EventKind.REVIEWED.value for e in await uow.events.for_release(release_id))
-
-
-def _first_by_kind(events: list[EventRecord]) -> dict[EventKind | str, EventRecord]:
-    first: dict[EventKind | str, EventRecord] = {}
-    for event in events:
-        first.setdefault(event.kind, event)
-    return first
-
-
-def _plan_followed(events: list[EventRecord]) -> str:
-    """Whether the rollback went by the rollback plan, as the rollback (or someone after it) said."""
-    said = [str(e.data["plan_followed"]) for e in events
-            if e.kind in (EventKind.ROLLED_BACK, EventKind.ROLLBACK_PLAN_NOTED) and e.data.get("plan_followed")]
-    try:
-        return PlanFollowed(said[-1]).label if said else "not said"
-    except ValueError:
-        return "not said"
-
-
-def _verification(event: EventRecord) -> dict[str, Any]:
-    data = event.data
-    passed = data.get("passed", data.get("outcome") == "pass")
-    return {"criterion": str(data.get("criterion", "a criterion")), "outcome": "passed" if passed else "failed",
-            "who": safe(bk.user(event.actor or "")), "at": safe(bk.slack_date(event.at)),
-            "note": data.get("note")}
-
-
-def _linker(by: str) -> str:
-    """Who linked an incident: a person as a mention, a pipeline by its token's name."""
-    return bk.user(by) if by[:1] in ("U", "W") else f"`{bk.escape(by)}`"
-
-
-def _delay(delta: Any) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes == 0:
-        return "on time"
-    sign = "late" if minutes > 0 else "early"
-    minutes = abs(minutes)
-    hours, minutes = divmod(minutes, 60)
-    return (f"{hours}h {minutes}m" if hours else f"{minutes}m") + f" {sign}"

@@ -29,7 +29,7 @@ from bot.catalog import Catalog
 from bot.clashes import ClashFinder, ClashNotices
 from bot.clock import Clock, utcnow
 from bot.communications import CommunicationService
-from bot.config import Settings, SettingsError
+from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
 from bot.followers import followers
@@ -54,6 +54,7 @@ from bot.tokens import TokenCalendarAccess, TokenService
 from bot.transitions import Transitions
 from bot.verification import VerificationService
 from handlers import calendar_feed
+from handlers.database import failures_named
 from handlers.slack import edge
 from handlers.slack.after_ack import ResponseUrls
 from storage import db, migrate
@@ -88,13 +89,8 @@ class Releasebot:
     response_urls: ResponseUrls | None = None
 
     async def start(self) -> None:
-        try:
+        with failures_named(self.settings):
             await migrate.upgrade(self.engine)
-        except Exception as exc:
-            problem = db.describe_failure(exc, self.settings.database_url)
-            if problem is None:
-                raise
-            raise SettingsError(f"DATABASE_URL ({self.settings.database}): {problem}") from exc
         await self.services.versions.sync()
         self.heartbeat.start()
         log.info("%s", self.start_line())

@@ -204,19 +204,11 @@ def init_models(folder: Path | None) -> int:
 
 
 async def upgrade(settings: Settings) -> int:
-    from storage import db, migrate
+    from handlers.database import opened
+    from storage import migrate
 
-    settings.require(database=True)
-    engine = db.create_engine(settings.database_url)
-    try:
+    async with opened(settings) as engine:
         applied = await migrate.upgrade(engine)
-    except Exception as exc:
-        problem = db.describe_failure(exc, settings.database_url)
-        if problem is None:
-            raise
-        raise SettingsError(f"DATABASE_URL ({settings.database}): {problem}") from None
-    finally:
-        await engine.dispose()
     if not applied:
         print(f"database {settings.database}: up to date at {migrate.head()}, nothing to apply")
         return 0
@@ -256,12 +248,11 @@ async def rebuild_metrics(settings: Settings) -> int:
     release record, in one transaction (the bot may keep serving: writers wait for it)."""
     import time
 
+    from handlers.database import opened
     from storage import db, migrate
     from storage.uow import UnitOfWorkFactory
 
-    settings.require(database=True)
-    engine = db.create_engine(settings.database_url)
-    try:
+    async with opened(settings) as engine:
         status = await migrate.status(engine)
         if not status.up_to_date:
             raise SettingsError(f"DATABASE_URL ({settings.database}): the database is at {status.current}, "
@@ -270,15 +261,6 @@ async def rebuild_metrics(settings: Settings) -> int:
         async with UnitOfWorkFactory(db.sessionmaker(engine))() as uow:
             releases = await uow.facts.rebuild()
             await uow.commit()
-    except SettingsError:
-        raise
-    except Exception as exc:
-        problem = db.describe_failure(exc, settings.database_url)
-        if problem is None:
-            raise
-        raise SettingsError(f"DATABASE_URL ({settings.database}): {problem}") from None
-    finally:
-        await engine.dispose()
     print(f"database {settings.database}: rebuilt the key metrics of {releases} release{'s' if releases != 1 else ''} "
           f"from the release record in {time.monotonic() - started:.1f} s")
     return 0

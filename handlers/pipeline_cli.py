@@ -20,6 +20,7 @@ from bot.config import Settings, SettingsError
 from bot.pipeline import AuditTrail
 from bot.records import parse_ref
 from bot.tokens import TokenService
+from handlers.database import opened
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 
@@ -42,19 +43,9 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
 
 @asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[UnitOfWorkFactory]:
-    settings.require(database=True)
-    engine = db.create_engine(settings.database_url)
-    try:
-        try:
-            await migrate.upgrade(engine)
-        except Exception as exc:
-            problem = db.describe_failure(exc, settings.database_url)
-            if problem is None:
-                raise
-            raise SettingsError(f"DATABASE_URL ({settings.database}): {problem}") from None
+    async with opened(settings) as engine:
+        await migrate.upgrade(engine)
         yield UnitOfWorkFactory(db.sessionmaker(engine))
-    finally:
-        await engine.dispose()
 
 
 async def token(settings: Settings, args: argparse.Namespace) -> int:

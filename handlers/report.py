@@ -13,6 +13,7 @@ from bot.config import Settings, SettingsError
 from bot.metrics import MAX_DAYS
 from bot.model_review import ModelReviewService
 from bot.rendering.model_review import model_review_markdown
+from handlers.database import opened
 from storage import db
 from storage.uow import UnitOfWorkFactory
 
@@ -31,16 +32,7 @@ async def model_report(settings: Settings, catalog: Catalog, model_key: str, per
     if catalog.get(model_key) is None:
         raise SettingsError(f"there is no release model {model_key!r} in {catalog.folder}; "
                             f"use one of: {', '.join(catalog.keys)}")
-    settings.require(database=True)
-    engine = db.create_engine(settings.database_url)
-    try:
+    async with opened(settings) as engine:
         service = ModelReviewService(UnitOfWorkFactory(db.sessionmaker(engine)), catalog, utcnow, None)
         review = await service.report(model_key, days)
-    except Exception as exc:
-        problem = db.describe_failure(exc, settings.database_url)
-        if problem is None:
-            raise
-        raise SettingsError(f"DATABASE_URL ({settings.database}): {problem}") from None
-    finally:
-        await engine.dispose()
     return model_review_markdown(review)

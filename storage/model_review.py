@@ -7,11 +7,12 @@ through `ix_releases_model_created`; everything else is read for those ids only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, exists, func, select
+from sqlalchemy import and_, case, distinct, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.tables import (
@@ -130,14 +131,19 @@ class ModelReviewQueries:
     async def file(self, dedupe_key: str) -> OutboxFileRow | None:
         return await self.session.get(OutboxFileRow, dedupe_key)
 
-    async def in_support(self, ended_kind: str) -> list[tuple[int, datetime]]:
-        """Released releases (still released, not closed) whose early life support has not been
-        ended yet: (id, first released at). Few: a release leaves this state when closed."""
+    async def in_support(self, ended_kind: str,
+                         versions: Sequence[tuple[str, str | None]]) -> list[tuple[int, datetime]]:
+        """Released releases (still released, not closed) of these model versions (None: an
+        unversioned release) whose early life support has not been ended yet: (id, first
+        released at). The releases of models without support, however many stay released
+        unclosed, are never read."""
+        of_versions = or_(*(and_(R.model_key == key, R.model_version.is_(None) if version is None
+                                 else R.model_version == version) for key, version in versions))
         released_at = (select(func.min(E.at)).where(E.release_id == R.id, E.kind == "released")
                        .correlate(R).scalar_subquery())
         ended = exists().where(E.release_id == R.id, E.kind == ended_kind)
         rows = (await self.session.execute(
-            select(R.id, released_at).where(R.state == "released", ~ended).order_by(R.id))).all()
+            select(R.id, released_at).where(R.state == "released", of_versions, ~ended).order_by(R.id))).all()
         return [(int(i), at) for i, at in rows if at is not None]
 
     async def released_at(self, release_id: int) -> datetime | None:

@@ -75,6 +75,13 @@ BAD_SETTINGS = [
      ["DATABASE_URL", "refuses connections", "start it"]),
     ("PostgreSQL unreachable, serving", ["serve", "--port", "{free}"],
      {**SERVING, "DATABASE_URL": "postgresql://postgres@127.0.0.1:{free}/x"}, ["DATABASE_URL", "refuses connections"]),
+    # every command that opens the database says it the same way
+    ("PostgreSQL unreachable, tokens", ["token", "list"], {"DATABASE_URL": "postgresql://postgres@127.0.0.1:{free}/x"},
+     ["DATABASE_URL", "refuses connections"]),
+    ("PostgreSQL unreachable, metrics rebuild", ["metrics", "rebuild"],
+     {"DATABASE_URL": "postgresql://postgres@127.0.0.1:{free}/x"}, ["DATABASE_URL", "refuses connections"]),
+    ("PostgreSQL unreachable, model report", ["report", "model", "cab"],
+     {"DATABASE_URL": "postgresql://postgres@127.0.0.1:{free}/x"}, ["DATABASE_URL", "refuses connections"]),
     ("SQLite file in a missing folder", ["db", "upgrade"], {"DATABASE_URL": "sqlite:///{tmp}/no/such/dir/x.db"},
      ["DATABASE_URL", "does not exist", "mkdir -p"]),
     ("SQLite file in a missing folder, serving", ["serve"], {**SERVING, "DATABASE_URL": "sqlite:///{tmp}/nope/x.db"},

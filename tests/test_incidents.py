@@ -199,3 +199,14 @@ async def test_a_link_typed_by_slack_with_an_ampersand_stays_one_link(workspace:
     assert found.url == "https://inc.example.com/?id=11&v=2" and found.summary is None
     record = await answer_to(workspace, f"show REL-{release_id}", by=ALICE)
     assert "<https://inc.example.com/?id=11&amp;v=2|INC-11>" in record
+
+
+async def test_the_support_watch_reads_only_releases_of_versions_with_early_life_support(
+        bot: Releasebot, http: object) -> None:
+    supported = await released(bot)
+    await released(bot, model="cab")  # released, never closed, and its model gives no support
+    async with bot.services.releases.uow(read_only=True) as uow:
+        versions = await bot.services.versions.with_early_life_support(uow)
+        watched = [rid for rid, _ in await uow.model_review.in_support("early_life_support_ended", versions)]
+    assert {key for key, _ in versions} == {"support"}
+    assert watched == [supported]

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from bot.catalog import Catalog, CatalogError
-from bot.communication_plan import render
 from bot.config import BUNDLED_MODELS
 from bot.lifecycle import Event, EventKind, State
 from bot.records import ReleaseRecord
 from bot.release_plan import ReleasePlan
+from bot.rendering.communications import render
 from bot.templating import Templates
 from tests.blockkit_lint import lint_message
 from tests.conftest import MODELS

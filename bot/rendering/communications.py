@@ -1,14 +1,22 @@
-"""`/release announce` as Slack messages: the private preview of the next communication,
-and what Send now and Skip did."""
+"""Communications as Slack messages: a communication or reminder rendered from its release
+model's template, and for `/release announce` the private preview of the next one and what
+Send now and Skip did."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from bot import actions as ids
+from bot.catalog import Catalog, ReleaseModel
 from bot.communications import Preview, QueuedMessage, Settled
+from bot.lifecycle import Event
+from bot.records import ReleaseRecord
 from bot.rendering import blocks as bk
 from bot.rendering.messages import Rendered, where
+from bot.templating import Context, EventView, ModelView, ReleaseView, date, humanize, mention, plan_variables
+
+log = logging.getLogger(__name__)
 
 
 def _name(message: QueuedMessage) -> str:
@@ -57,3 +65,48 @@ def settled_message(settled: Settled) -> Rendered:
 
 def _say(text: str) -> Rendered:
     return Rendered(text, [bk.section(text)])
+
+
+def render(catalog: Catalog, release: ReleaseRecord, model: ReleaseModel, template: str, *,
+           event: Event | None = None, offset: timedelta | None = None, audience: str = "channel") -> Rendered:
+    """A communication or reminder as Slack text and Block Kit, within limits for any input.
+
+    A template that fails here (it passed the check at load, so this is rare) must not stop
+    the transition that caused it: the message falls back to a plain sentence, and the
+    failure is logged.
+    """
+    context = Context(
+        release=ReleaseView(
+            ref=release.ref, title=release.title, description=release.description, state=release.state.value,
+            owner=mention(release.owner), model=model.name, model_key=model.key, components=release.components,
+            change_ref=release.change_ref or "", planned_start=release.planned_start,
+            planned_end=release.planned_end, start=date(release.planned_start), end=date(release.planned_end),
+            **plan_variables(release.plan),
+        ),
+        model=ModelView(model.key, model.name, model.description, model.approach.value, model.approval.channel),
+        approach=model.approach.value,
+        opt_in=model.communications.opt_in if model.communications else "",
+        event=_event_view(event),
+        offset=humanize(offset) if offset else "",
+        audience=audience,
+    )
+    try:
+        text = catalog.templates.render(template, context)
+    except Exception:
+        log.exception("template %s failed for %s; sending a plain message instead", template, release.ref)
+        text = f"*{release.ref}* {bk.escape(release.title)}: {template.replace('_', ' ')} ({release.state.label})."
+    blocks = bk.cap(bk.paragraphs(text or " "))
+    first = next((p for p in text.split("\n\n") if p.strip()), release.ref)
+    return Rendered(bk.message_text(first), blocks)
+
+
+def _event_view(event: Event | None) -> EventView:
+    if event is None:
+        return EventView()
+    data = event.data
+    criteria = data.get("criteria") or ()
+    return EventView(
+        kind=event.kind.value, actor=mention(event.actor) if event.actor else "releasebot",
+        reason=str(data.get("reason") or ""), at=event.at,
+        criteria=tuple(str(c) for c in criteria) if isinstance(criteria, list | tuple) else (str(criteria),),
+    )

@@ -148,7 +148,7 @@ class Edge:
         except BaseException:
             await self.requests.forget(token.name, key)
             raise
-        if reply.status >= 500 and reply.status != 501:
+        if reply.status >= 500:
             await self.requests.forget(token.name, key)
         else:
             await self.requests.answer(token.name, key, reply.status, reply.body)

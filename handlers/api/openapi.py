@@ -15,8 +15,7 @@ from handlers.api.routes import Route
 REF = "#/components/schemas/{model}"
 ERROR_TEXT = {401: "missing, unknown or revoked token", 403: "outside the token's release models",
               404: "no such release", 409: "refused by the lifecycle (the sentence a Slack user gets)",
-              413: "body too large", 422: "invalid input, field by field", 429: "too many requests",
-              501: "not part of this releasebot yet"}
+              413: "body too large", 422: "invalid input, field by field", 429: "too many requests"}
 
 
 def document(routes: list[Route]) -> dict[str, Any]:

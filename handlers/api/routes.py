@@ -122,12 +122,8 @@ class Api:
         return ok(views.details(outcome.unwrap(), await self._incidents(release_id)))
 
     async def _incidents(self, release_id: int) -> list[schemas.Incident]:
-        """The incidents linked to the release (`services.incidents`, DESIGN.md §9); none while
-        incident linking is not part of the bot."""
-        incidents = getattr(self.services, "incidents", None)
-        if incidents is None:
-            return []
-        return [views.incident(i) for i in await incidents.for_release(release_id)]
+        """The incidents linked to the release (DESIGN.md §9), shown with it."""
+        return [views.incident(i) for i in await self.services.incidents.for_release(release_id)]
 
     async def submit(self, call: Call) -> Reply:
         return await self._move(call, lambda rid: self.services.approvals.submit(rid, call.token.actor))
@@ -178,11 +174,8 @@ class Api:
         reached = await self.pipeline.reach(call.token, release_id)
         if not reached.ok:
             return not_ok(reached)
-        incidents = getattr(self.services, "incidents", None)
-        if incidents is None:
-            return error(501, "not_implemented", "Linking incidents is not part of this releasebot yet.")
         body: schemas.LinkIncident = call.body
-        outcome = await incidents.link(release_id, call.token.actor, body.ref, body.summary, body.url)
+        outcome = await self.services.incidents.link(release_id, call.token.actor, body.ref, body.summary, body.url)
         if not outcome.ok:
             if outcome.refusal is not None and outcome.refusal.code in INPUT_REFUSALS:
                 return invalid({INPUT_REFUSALS[outcome.refusal.code]: outcome.refusal.message})
@@ -279,7 +272,7 @@ class Api:
             Route("POST", f"{rel}/cancel", "Cancel before execution", self.cancel, schemas.Release, schemas.Reason,
                   (403, 404, 409, 422)),
             Route("POST", f"{rel}/incidents", "Link an incident", self.incidents, schemas.Incident,
-                  schemas.LinkIncident, (403, 404, 409, 422, 501), created=201),
+                  schemas.LinkIncident, (403, 404, 409, 422), created=201),
             Route("GET", f"{PREFIX}/freezes", "Freezes in force and coming", self.freezes, schemas.Freezes),
             Route("POST", f"{PREFIX}/freezes", "Freeze the change schedule (tokens made with --freezes)",
                   self.freeze, schemas.Freeze, schemas.CreateFreeze, (403, 422), created=201),

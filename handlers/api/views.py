@@ -15,7 +15,7 @@ from bot.pipeline import EventEntry
 from bot.records import EventRecord, ReleaseDetails, ReleaseRecord
 from handlers.api import schemas
 
-STATUS_OF = {"no_such_release": 404, "forbidden": 403, "not_implemented": 501}
+STATUS_OF = {"no_such_release": 404, "forbidden": 403}
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,9 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 T = TypeVar("T")
 
-#: Post-ack work running at once, per event loop. A few, so that a transaction waiting on the
-#: database does not leave the loop idle, and few enough that an ack is never far behind.
+#: Post-ack work running at once, per event loop: two, so that one slow piece (a model review
+#: drawing its chart, a long transaction) does not hold every answer up, and few enough that
+#: an ack is never far behind (bench/acks.py: one slot measured no better within its noise).
 LIMIT = 2
 
 _slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()

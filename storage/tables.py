@@ -168,6 +168,9 @@ class OutboxRow(Base):
     purpose: Mapped[str | None] = mapped_column(String(16), nullable=True)
     timing: Mapped[str | None] = mapped_column(String(16), nullable=True)
     template: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The row's due time when its current run of failed attempts began (None: not failing):
+    #: the give-up clock starts there, and an outage's backlog is released in this order.
+    failing_since: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ApprovalRow(Base):

@@ -76,17 +76,25 @@ class Person:
         await self.post("/sandbox/submit", view_id=view["id"], state=values)
 
     async def click(self, label: str, conversation: str) -> None:
-        """Click the button labelled `label` on the newest message that has one."""
+        """Click the button labelled `label` on the newest message that has one, once it is
+        there: a card is updated through the outbox after the fact, as in Slack, so a person
+        sees the button a moment after the announcement that the same approval queued."""
         ws = self.sandbox.workspace
-        for message in reversed(ws.conversation(conversation, self.user)):
-            for block_id, action_id, element in state.elements(list(message.get("blocks") or [])):
-                if element.get("type") == "button" and element["text"]["text"] == label:
-                    answer = await self.post("/sandbox/act", where={"kind": "message", "channel": conversation,
-                                                                    "ts": message["ts"]},
-                                             block_id=block_id, action_id=action_id)
-                    assert answer["ok"], answer
-                    return
-        raise AssertionError(f"no {label!r} button in {conversation}")
+
+        async def button() -> tuple[str, str, str] | None:
+            for message in reversed(ws.conversation(conversation, self.user)):
+                for block_id, action_id, element in state.elements(list(message.get("blocks") or [])):
+                    if element.get("type") == "button" and element["text"]["text"] == label:
+                        return str(message["ts"]), block_id, action_id
+            return None
+
+        try:
+            ts, block_id, action_id = await eventually(button)
+        except AssertionError:
+            raise AssertionError(f"no {label!r} button in {conversation}") from None
+        answer = await self.post("/sandbox/act", where={"kind": "message", "channel": conversation, "ts": ts},
+                                 block_id=block_id, action_id=action_id)
+        assert answer["ok"], answer
 
 
 async def eventually(check: Any, timeout: float = 15.0) -> Any:

@@ -1,7 +1,7 @@
 """outbox.sending_since: an attempt that may have reached Slack and was never settled
 
 Revision ID: 0014_delivery_check
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import storage.tables
 
 revision = '0014_delivery_check'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -23,7 +23,6 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
 #: Execution option of a connection whose transaction only reads (see `UnitOfWork`).
 READ_ONLY = "releasebot_read_only"
@@ -143,6 +142,9 @@ def _first_line(exc: BaseException) -> str:
 
 #: SQLite's page cache per connection, in KiB.
 SQLITE_CACHE_KIB = 256
+#: SQLite connections kept open, and opened beyond them at busy moments.
+SQLITE_POOL = 5
+SQLITE_OVERFLOW = 10
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -150,8 +152,11 @@ def create_engine(url: str) -> AsyncEngine:
     parsed: URL = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT})
+    # A small pool: opening a SQLite connection starts aiosqlite's thread and runs the PRAGMAs
+    # below, which cost more than a short read; units of work borrow one instead. The pool
+    # also caps the connections (and page caches) alive at once; more wait for one.
     engine = create_async_engine(
-        url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_SECONDS}
+        url, pool_size=SQLITE_POOL, max_overflow=SQLITE_OVERFLOW, connect_args={"timeout": SQLITE_BUSY_SECONDS}
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -162,10 +167,9 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         _use_wal(cursor)
-        # Each unit of work opens its own connection (NullPool), so a page cache lives for one
-        # transaction: 256 KiB (SQLite's default is 2 MiB) costs no query time (the file's
-        # pages stay in the OS cache), and keeps the serving process small when a busy
-        # workspace has a hundred transactions in flight (bench/metrics_scale.py).
+        # 256 KiB of page cache per connection (SQLite's default is 2 MiB) costs no query time
+        # (the file's pages stay in the OS cache) and keeps the serving process small with
+        # every pooled connection in use (bench/metrics_scale.py, bench/acks.py).
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 

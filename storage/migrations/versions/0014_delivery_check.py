@@ -1,6 +1,6 @@
 """outbox.sending_since: an attempt that may have reached Slack and was never settled
 
-Revision ID: 0014_delivery_check
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-02
 """
@@ -9,7 +9,7 @@ from alembic import op
 
 import storage.tables
 
-revision = '0014_delivery_check'
+revision = '0014'
 down_revision = '0013'
 branch_labels = None
 depends_on = None

@@ -4,8 +4,10 @@ Rows are leased (`claimed_by`, `claimed_until`) in a short transaction, sent out
 transaction, then settled by their claimant only. A replica never takes a row another holds
 (SKIP LOCKED on PostgreSQL); a worker that dies leaves a lease that expires, so a restart
 loses nothing. The narrow window between Slack accepting a post and the row being marked
-sent is the one place a crash can repeat a message; it is kept as short as one commit (which
-the sends that finished meanwhile share: bot/group_commit.py).
+sent is kept as short as one commit (which the sends that finished meanwhile share:
+bot/group_commit.py), and closed by bot/delivery_check.py: posts carry their outbox id as
+message metadata, and a row whose earlier attempt was never settled is looked for in Slack
+before it is posted again.
 
 Each conversation gets at most one message per `pace` (Slack allows about one per second
 per channel): a claim takes one row per conversation and reserves the conversation in the
@@ -29,8 +31,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from bot import delivery_check
 from bot.clock import Clock
 from bot.group_commit import GroupCommit
 from bot.lifecycle import EventKind
@@ -71,7 +74,10 @@ class MessageGone(DeliveryError):
 
 
 class Gateway(Protocol):
-    async def post(self, channel: str, text: str, blocks: list[bk.Block] | None) -> tuple[str, str]: ...
+    async def post(self, channel: str, text: str, blocks: list[bk.Block] | None, *,
+                   metadata: dict[str, Any] | None = None) -> tuple[str, str]: ...
+
+    async def find_tagged(self, channel: str, row_id: int, oldest: datetime) -> tuple[str, str] | None: ...
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[bk.Block] | None) -> None: ...
 
@@ -188,11 +194,12 @@ class Dispatcher:
                     await self.gateway.update(target.channel, target.ts, row.text, row.blocks)
                     channel, ts = target.channel, target.ts
                 except MessageGone:
-                    channel, ts = await self.gateway.post(row.channel, row.text, row.blocks)
+                    channel, ts = await delivery_check.post_once(self.gateway, row, LEASE)
             else:
                 # Slack answers with the conversation it posted in: for a user id, the DM's id,
-                # which is what a later chat.update needs.
-                channel, ts = await self.gateway.post(row.channel, row.text, row.blocks)
+                # which is what a later chat.update needs. Tagged with the row's id, and looked
+                # for first if an earlier attempt may have landed (bot/delivery_check.py).
+                channel, ts = await delivery_check.post_once(self.gateway, row, LEASE)
         except DeliveryError as exc:
             await self._failed(row, exc)
             return
@@ -320,7 +327,8 @@ class Dispatcher:
         if not give_up:
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else backoff(attempts)
             await uow.outbox.finish(row.id, self.worker, attempts=attempts, last_error=exc.error,
-                                    due_at=now + delay, failing_since=failing_since)
+                                    due_at=now + delay, failing_since=failing_since,
+                                    **delivery_check.still_unsure(row, exc, LEASE))
             log.warning("outbox row %s (%s) to %s: %s; retrying in %ss (attempt %d, failing since %s)",
                         row.id, row.dedupe_key, row.channel, exc.error, delay.total_seconds(),
                         attempts, failing_since.isoformat(timespec="seconds"))

@@ -55,6 +55,7 @@ from bot.verification import VerificationService
 from handlers import calendar_feed
 from handlers.database import failures_named
 from handlers.slack import edge
+from handlers.slack.after_ack import ResponseUrls
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 
@@ -84,6 +85,8 @@ class Releasebot:
     support: SupportWatch | None = None
     #: The pipeline API (`/api/v1`, DESIGN.md §7): its tokens, use cases, gate and limits.
     api: handlers.api.ApiParts | None = None
+    #: The one HTTP session every response_url answer goes through (handlers/slack/after_ack.py).
+    response_urls: ResponseUrls | None = None
 
     async def start(self) -> None:
         with failures_named(self.settings):
@@ -100,6 +103,8 @@ class Releasebot:
 
     async def stop(self) -> None:
         await self.heartbeat.shutdown()
+        if self.response_urls is not None:
+            await self.response_urls.close()
         await self.engine.dispose()
 
     def web_app(self) -> web.Application:
@@ -204,11 +209,11 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=bolt_log,
     )
-    handlers.slack.register(bolt, services)
+    response_urls = handlers.slack.register(bolt, services)
     # The calendar reads the pipeline tokens; RELEASEBOT_CALENDAR_TOKEN still works while it is set.
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat,
                       calendar_access=TokenCalendarAccess(tokens, settings.releasebot_calendar_token),
-                      support=support, api=api)
+                      support=support, api=api, response_urls=response_urls)
 
 
 class _ClientOverToken(logging.Filter):

@@ -25,7 +25,6 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
 
 #: Execution option of a connection whose transaction only reads (see `UnitOfWork`).
 READ_ONLY = "releasebot_read_only"
@@ -145,12 +144,9 @@ def _first_line(exc: BaseException) -> str:
 
 #: SQLite's page cache per connection, in KiB.
 SQLITE_CACHE_KIB = 256
-#: SQLite connections kept open, and opened beyond them at the busiest. Kept open, a unit of
-#: work does not open the file and set its pragmas again (a third of a gate request's time
-#: when each opened its own); bounded, transactions beyond them wait their turn in the pool's
-#: queue, in order, rather than in SQLite's busy handler, which sleeps and retries.
+#: SQLite connections kept open, and opened beyond them at busy moments.
 SQLITE_POOL = 5
-SQLITE_OVERFLOW = 5
+SQLITE_OVERFLOW = 10
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -158,13 +154,12 @@ def create_engine(url: str) -> AsyncEngine:
     parsed: URL = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT})
-    if parsed.database in (None, "", ":memory:"):
-        # An in-memory database lives as long as its one connection.
-        engine = create_async_engine(url, poolclass=StaticPool, connect_args={"timeout": SQLITE_BUSY_SECONDS})
-    else:
-        engine = create_async_engine(
-            url, poolclass=AsyncAdaptedQueuePool, pool_size=SQLITE_POOL, max_overflow=SQLITE_OVERFLOW,
-            pool_timeout=SQLITE_BUSY_SECONDS, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+    # A small pool: opening a SQLite connection starts aiosqlite's thread and runs the PRAGMAs
+    # below, which cost more than a short read; units of work borrow one instead. The pool
+    # also caps the connections (and page caches) alive at once; more wait for one.
+    engine = create_async_engine(
+        url, pool_size=SQLITE_POOL, max_overflow=SQLITE_OVERFLOW, connect_args={"timeout": SQLITE_BUSY_SECONDS}
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -174,9 +169,9 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         _use_wal(cursor)
-        # A page cache per pooled connection: 256 KiB (SQLite's default is 2 MiB) costs no
-        # query time (the file's pages stay in the OS cache), and keeps the serving process
-        # small with every connection of the pool open (bench/metrics_scale.py).
+        # 256 KiB of page cache per connection (SQLite's default is 2 MiB) costs no query time
+        # (the file's pages stay in the OS cache) and keeps the serving process small with
+        # every pooled connection in use (bench/metrics_scale.py, bench/acks.py).
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 

@@ -65,8 +65,12 @@ class OutboxRepository:
         ids = [first[channel] for channel in await self.take_slots(wanted, now, now + lease)]
         if not ids:
             return []
+        # `sending_since` survives an unsettled claim: a row still carrying an earlier one may
+        # have been posted already (bot/delivery_check.py looks before posting again).
         await self.session.execute(
-            update(OutboxRow).where(OutboxRow.id.in_(ids)).values(claimed_by=worker, claimed_until=now + lease)
+            update(OutboxRow).where(OutboxRow.id.in_(ids)).values(
+                claimed_by=worker, claimed_until=now + lease,
+                sending_since=func.coalesce(OutboxRow.sending_since, now))
         )
         rows = await self.session.execute(
             select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.due_at, OutboxRow.id)
@@ -135,7 +139,8 @@ class OutboxRepository:
             if await self.take_slot(channel, now, now + lease):
                 await self.session.execute(
                     update(OutboxRow).where(OutboxRow.id == row_id)
-                    .values(claimed_by=worker, claimed_until=now + lease)
+                    .values(claimed_by=worker, claimed_until=now + lease,
+                            sending_since=func.coalesce(OutboxRow.sending_since, now))  # as `claim`
                 )
                 return await self.get(row_id)
         return None
@@ -171,7 +176,9 @@ class OutboxRepository:
         return min(found) if found else None
 
     async def finish(self, row_id: int, worker: str, **values: Any) -> bool:
-        """Settle a claimed row (sent, failed, rescheduled); only its claimant may."""
+        """Settle a claimed row (sent, failed, rescheduled); only its claimant may. The attempt
+        is over, so `sending_since` is cleared unless the caller keeps it (still unsure)."""
+        values.setdefault("sending_since", None)
         result = await self.session.execute(
             update(OutboxRow)
             .where(OutboxRow.id == row_id, OutboxRow.claimed_by == worker, OutboxRow.state == "pending")

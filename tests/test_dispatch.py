@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -175,8 +176,8 @@ def _count_posts(replica: Releasebot, sent_by: dict[str, int]) -> None:
     original = gateway.post
     worker = replica.dispatcher.worker
 
-    async def post(channel: str, text: str, blocks: list | None) -> tuple[str, str]:
-        result = await original(channel, text, blocks)
+    async def post(channel: str, text: str, blocks: list | None, **kw: Any) -> tuple[str, str]:
+        result = await original(channel, text, blocks, **kw)
         sent_by[worker] += 1
         return result
 

@@ -13,14 +13,16 @@ into one sentence naming what to fix.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -203,6 +205,31 @@ def _use_wal(cursor: Any) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+#: The write lock of each SQLite engine, for the event loop it serves.
+_WRITERS: weakref.WeakKeyDictionary[Engine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary())
+
+
+def writers(engine: AsyncEngine) -> asyncio.Lock | None:
+    """The lock this process's SQLite writers take in turn (None on PostgreSQL).
+
+    SQLite lets one transaction write at a time. Without this lock, the writers that wait
+    wait in its busy handler, which sleeps and tries again (up to 100 ms at a time): the lock
+    is often free while every writer sleeps, and under load requests queue for seconds
+    with the process idle. Taken here, in order, a waiting writer begins the moment the
+    one before it ends, and holds no pooled connection while it waits. Writers in other
+    processes (the CLI) still meet the busy handler.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    loop = asyncio.get_running_loop()
+    found = _WRITERS.get(engine.sync_engine)
+    if found is None or found[0] is not loop:
+        found = (loop, asyncio.Lock())
+        _WRITERS[engine.sync_engine] = found
+    return found[1]
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -22,7 +22,10 @@ from bench.figures import report  # noqa: E402
 #: Module name → what it measures (the title of its part of the report).
 SUITES: dict[str, str] = {
     "api": "Pipeline API: gate and create at 50 concurrent pipelines (p99, bound 50 ms)",
+    "acks": "Acks of read commands at 50 concurrent clients beside a bare Bolt app (p99 ratio, bound 1.5x); "
+            "time until the answer; serving memory",
     "metrics_scale": "Metrics, App Home, list and show at 100,000 releases / 2,000,000 events; serving memory",
+    "delivery": "Delivery: a survey to 1,000 people, recovery after an outage, dispatch latency (ratios to bounds)",
 }
 
 

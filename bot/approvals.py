@@ -105,6 +105,21 @@ class ApprovalService:
             if turn >= 1:
                 await self._nudge(release_id, model, await self.approvers(model), turn, now)
 
+    async def next_due(self, after: datetime) -> datetime | None:
+        """The first moment after `after` an approver who has not answered is due a nudge."""
+        async with self.uow(read_only=True) as uow:
+            waiting = await uow.approvals.awaiting_since(None)
+            releases = {r.id: ReleaseRecord.from_row(r) for r in await uow.releases.by_ids([i for i, _ in waiting])}
+        moments: list[datetime] = []
+        for release_id, submitted_at in waiting:
+            release = releases.get(release_id)
+            model = await self.versions.for_release(release) if release else None
+            every = model.approval.remind_every if model else None
+            if every:
+                turn = max(int((after - submitted_at) / every) + 1, 1)
+                moments.append(submitted_at + every * turn)
+        return min(moments, default=None)
+
     async def _nudge(self, release_id: int, model: ReleaseModel, approvers: frozenset[str], turn: int,
                      now: datetime) -> None:
         async with self.uow() as uow:

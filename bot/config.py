@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,6 +71,11 @@ class Settings(BaseSettings):
     releasebot_timezone: str = Field(default="UTC", alias="RELEASEBOT_TIMEZONE")
     #: The calendar feed's token until the pipeline API's tokens serve it (DESIGN.md §8).
     releasebot_calendar_token: str = Field(default="", alias="RELEASEBOT_CALENDAR_TOKEN")
+    #: How long a message Slack keeps refusing for a passing reason (5xx, timeouts, 429) is
+    #: retried, counted from its due time, before it is marked failed: long enough to outlast
+    #: an afternoon's outage.
+    releasebot_delivery_give_up_hours: float = Field(default=24.0, alias="RELEASEBOT_DELIVERY_GIVE_UP_HOURS",
+                                                     gt=0)
 
     @field_validator("releasebot_timezone")
     @classmethod
@@ -93,6 +99,10 @@ class Settings(BaseSettings):
             return db.async_url(value)
         except ValueError:
             return value
+
+    @property
+    def delivery_give_up(self) -> timedelta:
+        return timedelta(hours=self.releasebot_delivery_give_up_hours)
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -185,4 +195,6 @@ def _readable(err: object) -> str:
     message = str(err.get("msg", "")).removeprefix("Value error, ")
     if err.get("loc") == ("PORT",):
         return f"is {value!r}: write a port number from 1 to 65535"
+    if err.get("loc") == ("RELEASEBOT_DELIVERY_GIVE_UP_HOURS",):
+        return f"is {value!r}: write a number of hours above 0, e.g. 24"
     return f"is {value!r}: {message}"

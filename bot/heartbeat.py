@@ -10,6 +10,9 @@ look*, so nothing is lost when the process dies and nothing needs a job store:
 - a poll every `poll_seconds` is the safety net: rows queued by another replica, leases left
   by a process that died, and whatever is due at start.
 
+The periodic jobs (surveys, reminders) are woken at their own due times too (bot/due_jobs.py);
+their poll is the slow safety net.
+
 The jobs only wake a dispatch task the Heartbeat owns: APScheduler cancels the jobs it is
 running when it shuts down, and a send cancelled half way is a send that may be repeated.
 At shutdown the dispatcher stops claiming and the sends under way are given time to settle.
@@ -26,6 +29,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.dispatcher import Dispatcher
+from bot.due_jobs import DueJobs, NextDue
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +46,21 @@ class Heartbeat:
         self._again = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_due: datetime | None = None
-        self._periodic: list[tuple[float, Callable[[], Awaitable[None]], str]] = []
+        self._periodic: list[tuple[float, str]] = []
+        self.due = DueJobs(dispatcher.clock)
+        #: When set, every job's safety-net poll runs this often instead of its own period.
+        self.job_poll_seconds: float | None = None
 
-    def every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
-        """A periodic job (surveys coming due, say); one run at a time, errors logged."""
-        self._periodic.append((seconds, job, name))
+    def every(self, seconds: float, job: Callable[[], Awaitable[object]], name: str,
+              next_due: NextDue | None = None) -> None:
+        """A periodic job (surveys coming due, say); one run at a time, errors logged. With
+        `next_due` it is also woken when its next due time comes, and the poll is a safety net."""
+        self.due.add(name, job, next_due)
+        self._periodic.append((seconds, name))
+
+    def rearm(self) -> None:
+        """A commit may have created an earlier due time: ask the jobs again (on_commit)."""
+        self.due.rearm()
 
     def start(self) -> None:
         self.dispatcher.claiming = True
@@ -54,11 +68,16 @@ class Heartbeat:
             self._tick, "interval", seconds=self.poll_seconds, id=DISPATCH_JOB,
             replace_existing=True, max_instances=1, coalesce=True, misfire_grace_time=30,
         )
-        for seconds, job, name in self._periodic:
-            self.scheduler.add_job(_logged(job, name), "interval", seconds=seconds, id=name, replace_existing=True,
-                                   max_instances=1, coalesce=True, misfire_grace_time=60)
+        for seconds, name in self._periodic:
+            self.scheduler.add_job(self._poll, "interval", args=[name], seconds=self.job_poll_seconds or seconds,
+                                   id=name, replace_existing=True, max_instances=1, coalesce=True,
+                                   misfire_grace_time=60)
         self.scheduler.start()
+        self.due.start()
         self.wake()
+
+    async def _poll(self, name: str) -> None:
+        self.due.poll(name)
 
     async def shutdown(self, grace_seconds: float = 10.0) -> None:
         """Stop polling, and let a dispatch under way settle its rows before the engine goes."""
@@ -66,6 +85,7 @@ class Heartbeat:
             self.scheduler.shutdown(wait=False)
         self._again = False
         self.dispatcher.claiming = False
+        await self.due.shutdown()
         try:
             async with asyncio.timeout(grace_seconds):
                 async with self._running:
@@ -133,11 +153,3 @@ class Heartbeat:
             replace_existing=True, misfire_grace_time=None,
         )
 
-
-def _logged(job: Callable[[], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        try:
-            await job()
-        except Exception:
-            log.exception("scheduled job %s failed; it runs again on its next turn", name)
-    return run

@@ -159,6 +159,23 @@ class SupportWatch:
                 ended += 1
         return ended
 
+    async def next_due(self, after: datetime) -> datetime | None:
+        """The first moment after `after` a release's early life support runs out."""
+        moments: list[datetime] = []
+        async with self.uow(read_only=True) as uow:
+            versions = await self.versions.with_early_life_support(uow)
+            if not versions:
+                return None
+            for release_id, released_at in await uow.model_review.in_support(EventKind.SUPPORT_ENDED.value, versions):
+                row = await uow.releases.get(release_id)
+                if row is None:
+                    continue
+                model = await self.versions.for_release(ReleaseRecord.from_row(row), uow)
+                until = lifecycle.support_until(released_at, model.early_life_support if model else None)
+                if until is not None and until > after:
+                    moments.append(until)
+        return min(moments, default=None)
+
     async def _end(self, release_id: int) -> bool:
         done: list[bool] = []
 

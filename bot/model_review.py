@@ -199,6 +199,20 @@ class ModelReviewService:
             await uow.commit()
         return Outcome.success(review, created=True)
 
+    async def next_due(self, after: datetime) -> datetime | None:
+        """The first moment after `after` a model's review comes due (`review_every`)."""
+        if not (self.roles and self.roles.managers):
+            return None
+        moments: list[datetime] = []
+        for model in self.catalog:
+            if model.review_every is None:
+                continue
+            async with self.uow(read_only=True) as uow:
+                last = await uow.model_review.last_review(model.key) or await uow.model_review.first_seen(model.key)
+            if last is not None and last + model.review_every > after:
+                moments.append(last + model.review_every)
+        return min(moments, default=None)
+
     async def remind(self) -> int:
         """Remind the release managers of every model whose review is due (`review_every`),
         once per due date: the dedupe key names the model and the date."""

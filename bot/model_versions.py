@@ -50,6 +50,9 @@ class ModelVersions:
         self.catalog = catalog
         self.clock = clock
         self._cache: dict[tuple[str, str], ReleaseModel | None] = {}
+        #: Versions known to be in `model_versions`, committed: rows are never deleted, so a
+        #: release planned with one needs no insert-or-ignore of it any more.
+        self._stored: set[tuple[str, str]] = set()
         for model in catalog:
             version = catalog.version(model.key)
             if version:
@@ -99,7 +102,11 @@ class ModelVersions:
         source = self.catalog.sources.get(key)
         if source is None:
             return None
-        await uow.model_versions.add(key, source.version, source.text, now)
+        if (key, source.version) not in self._stored and not await uow.model_versions.add(
+                key, source.version, source.text, now):
+            # Stored before: the conflicting row is committed (PostgreSQL waits for the
+            # transaction that inserted it; SQLite has one writer), so it stays.
+            self._stored.add((key, source.version))
         return source.version
 
     async def sync(self) -> list[VersionChange]:
@@ -125,6 +132,7 @@ class ModelVersions:
                 if given:
                     log.info("%d release(s) of %s now keep version %s", given, model.key, source.version)
             await uow.commit()
+        self._stored.update((key, source.version) for key, source in self.catalog.sources.items())
         return announced
 
     async def pending(self) -> list[VersionChange | str]:

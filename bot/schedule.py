@@ -7,7 +7,7 @@ those before approving either. Pure: `bot.rendering.schedule` draws it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -31,15 +31,30 @@ def _normal(component: str) -> str:
     return component.strip().lower()
 
 
-def clashes(releases: Sequence[ReleaseRecord]) -> dict[int, list[Clash]]:
-    """For each release id, the others whose window overlaps it and that share components."""
+def clashes(releases: Sequence[ReleaseRecord], of: Collection[int] | None = None) -> dict[int, list[Clash]]:
+    """For each release id, the others whose window overlaps it and that share components;
+    given `of` (release ids), only the clashes those releases are part of.
+
+    A sweep over the windows in order of start: a release is only compared with those that
+    start before it ends, and the sweep stops after the last of `of`, so a busy schedule costs
+    about the overlaps it shows, not the square of its releases."""
     found: dict[int, list[Clash]] = {}
-    for i, one in enumerate(releases):
-        mine = {_normal(c): c for c in one.components}
-        for other in releases[i + 1:]:
-            if not (one.planned_start < other.planned_end and other.planned_start < one.planned_end):
+    ordered = sorted(releases, key=lambda r: r.planned_start)  # stable: equal starts keep their order
+    wanted = None if of is None else set(of)
+    last = len(ordered) if wanted is None else 1 + max(
+        (k for k, r in enumerate(ordered) if r.id in wanted), default=-1)
+    normal = [{_normal(c): c for c in r.components} for r in ordered]
+    for i in range(last):
+        one, mine = ordered[i], normal[i]
+        for j in range(i + 1, len(ordered)):
+            other = ordered[j]
+            if other.planned_start >= one.planned_end:
+                break  # every later one starts later still
+            if not (one.planned_start < other.planned_end):
                 continue
-            shared = tuple(mine[key] for key in dict.fromkeys(_normal(c) for c in other.components) if key in mine)
+            if wanted is not None and one.id not in wanted and other.id not in wanted:
+                continue
+            shared = tuple(mine[key] for key in normal[j] if key in mine)
             if shared:
                 found.setdefault(one.id, []).append(Clash(other, shared))
                 found.setdefault(other.id, []).append(Clash(one, shared))

@@ -170,6 +170,24 @@ class SurveyService:
                     log.info("survey of REL-%s not sent: %s", release_id, outcome.refusal.message)
         await self._remind(now)
 
+    async def next_due(self, after: datetime) -> datetime | None:
+        """The first moment after `after` a survey comes due or its reminder does: when the
+        heartbeat wakes `tick` (bot/due_jobs.py), rather than on a poll."""
+        moments: list[datetime] = []
+        for key, version, model in await self._with_surveys():
+            assert model.survey is not None
+            async with self.uow(read_only=True) as uow:
+                released = await uow.surveys.first_released_after(key, after - model.survey.after_release,
+                                                                  version=version)
+            if released is not None:
+                moments.append(released + model.survey.after_release)
+        async with self.uow(read_only=True) as uow:
+            for survey in await uow.surveys.open_between(after):
+                lead = min(REMINDER_LEAD, (survey.closes_at - survey.opened_at) / 2)
+                if survey.closes_at - lead > after:
+                    moments.append(survey.closes_at - lead)
+        return min(moments, default=None)
+
     async def _with_surveys(self) -> list[tuple[str, str | None, ReleaseModel]]:
         """Each stored version of a model with a survey (its releases are surveyed by it), and
         the current models for releases planned before versions were kept (version None)."""

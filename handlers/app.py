@@ -8,7 +8,6 @@ scheduler and Slack client, so tests can run several.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -56,13 +55,15 @@ from bot.verification import VerificationService
 from handlers import calendar_feed
 from handlers.database import failures_named
 from handlers.slack import edge
+from handlers.slack.after_ack import ResponseUrls
 from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger("releasebot")
 
 EVENTS_PATH = "/slack/events"
-#: How often surveys and approval reminders that have come due are looked for.
+#: How often surveys and reminders that have come due are looked for anyway: each is woken at
+#: its own due time (bot/due_jobs.py); this poll catches what another replica planned.
 TICK_SECONDS = 30.0
 
 
@@ -84,6 +85,8 @@ class Releasebot:
     support: SupportWatch | None = None
     #: The pipeline API (`/api/v1`, DESIGN.md §7): its tokens, use cases, gate and limits.
     api: handlers.api.ApiParts | None = None
+    #: The one HTTP session every response_url answer goes through (handlers/slack/after_ack.py).
+    response_urls: ResponseUrls | None = None
 
     async def start(self) -> None:
         with failures_named(self.settings):
@@ -100,6 +103,8 @@ class Releasebot:
 
     async def stop(self) -> None:
         await self.heartbeat.shutdown()
+        if self.response_urls is not None:
+            await self.response_urls.close()
         await self.engine.dispose()
 
     def web_app(self) -> web.Application:
@@ -176,13 +181,14 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
                         freezes=freezes, calendar=CalendarService(uow, catalog, clock, freezes),
                         incidents=IncidentService(uow, versions, transitions, roles),
                         model_reviews=ModelReviewService(uow, catalog, clock, roles))
-    dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock)
+    dispatcher = Dispatcher(uow, SlackGateway(outbox_client), clock, give_up=settings.delivery_give_up)
     heartbeat = Heartbeat(dispatcher)
-    heartbeat.every(TICK_SECONDS, surveys.tick, "surveys")
-    heartbeat.every(TICK_SECONDS, approvals.remind, "approval-reminders")
+    heartbeat.every(TICK_SECONDS, surveys.tick, "surveys", surveys.next_due)
+    heartbeat.every(TICK_SECONDS, approvals.remind, "approval-reminders", approvals.next_due)
     support = SupportWatch(uow, versions, transitions, clock)
-    heartbeat.every(TICK_SECONDS, _quiet(support.tick), "early-life-support")
-    heartbeat.every(TICK_SECONDS, _quiet(services.model_reviews.remind), "model-review-reminders")
+    heartbeat.every(TICK_SECONDS, support.tick, "early-life-support", support.next_due)
+    heartbeat.every(TICK_SECONDS, services.model_reviews.remind, "model-review-reminders",
+                    services.model_reviews.next_due)
     tokens = TokenService(uow, catalog, clock)
     gate = Gate(uow, versions, freezes)
     api = handlers.api.ApiParts(tokens, PipelineService(uow, catalog, clock, releases, verification, freezes),
@@ -190,6 +196,7 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
 
     def committed() -> None:
         heartbeat.wake()
+        heartbeat.rearm()
         gate.changed()
 
     uow.on_commit = committed
@@ -202,18 +209,11 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         process_before_response=False,
         logger=bolt_log,
     )
-    handlers.slack.register(bolt, services)
+    response_urls = handlers.slack.register(bolt, services)
     # The calendar reads the pipeline tokens; RELEASEBOT_CALENDAR_TOKEN still works while it is set.
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat,
                       calendar_access=TokenCalendarAccess(tokens, settings.releasebot_calendar_token),
-                      support=support, api=api)
-
-
-def _quiet(job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
-    """A periodic job whose count the heartbeat does not need."""
-    async def run() -> None:
-        await job()
-    return run
+                      support=support, api=api, response_urls=response_urls)
 
 
 class _ClientOverToken(logging.Filter):

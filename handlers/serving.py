@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import os
 import socket
@@ -46,8 +47,18 @@ def serve(settings: Settings, catalog: Catalog) -> int:
         asyncio.run(_serve_socket_mode(bot, sock))
         return 0
     bot.listening = f"listening on http://{HOST}:{settings.port}{EVENTS_PATH}"
-    web.run_app(bot.web_app(), sock=sock, print=None)
+    app = bot.web_app()
+    app.on_startup.append(_settled)
+    web.run_app(app, sock=sock, print=None)
     return 0
+
+
+async def _settled(_: web.Application) -> None:
+    """Once started, what the process holds for good (modules, the catalog, the app) is moved
+    out of the garbage collector's sight: a full collection then scans only what requests
+    made, instead of pausing every request in flight for the whole heap (the acks' p99)."""
+    gc.collect()
+    gc.freeze()
 
 
 def bind(port: int, host: str = HOST) -> socket.socket:

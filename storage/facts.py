@@ -28,16 +28,19 @@ computed here once per release instead of once per query.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Float,
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -45,7 +48,6 @@ from sqlalchemy import (
     extract,
     func,
     insert,
-    literal,
     literal_column,
     select,
     text,
@@ -77,6 +79,8 @@ COUNTED_COLUMNS = frozenset({"model_key", "risk", "created_at", "planned_start",
 
 #: Where a session keeps the ids of the releases touched in its transaction.
 TOUCHED = "releasebot.touched_releases"
+#: …and of those it created, which have no facts yet (nothing to lock, read or delete first).
+CREATED = "releasebot.created_releases"
 #: The advisory lock namespace of metrics_days rows ("rmdx" in ASCII).
 DAY_LOCK = 0x726D6478
 #: Releases refreshed per statement (well under every database's bound-parameter limit).
@@ -97,8 +101,9 @@ def seconds_between(later: Any, earlier: Any, dialect: str) -> Any:
     return cast(extract("epoch", later - earlier), Float)
 
 
-def facts_of(dialect: str, release_ids: Iterable[int] | None = None) -> Select[Any]:
-    """The facts rows (FACT_COLUMNS, in order) of the given releases, or of every release."""
+def facts_of(dialect: str, release_ids: Iterable[int] | BindParameter[Any] | None = None) -> Select[Any]:
+    """The facts rows (FACT_COLUMNS, in order) of the given releases (ids, or an expanding
+    parameter that gives them at execution), or of every release."""
     def first(kind: str) -> Any:
         return func.min(case((E.kind == kind, E.at), else_=None))
 
@@ -115,7 +120,8 @@ def facts_of(dialect: str, release_ids: Iterable[int] | None = None) -> Select[A
         # A LEFT JOIN: releases first, then their counted events through
         # ix_release_events_release_kind_at, whatever the planner's statistics say.
         .outerjoin(E, and_(E.release_id == R.id, E.kind.in_(sorted(COUNTED_KINDS))))
-        .where(R.id.in_(sorted(release_ids)) if release_ids is not None else true())
+        .where(true() if release_ids is None else R.id.in_(
+            release_ids if isinstance(release_ids, BindParameter) else sorted(release_ids)))
         .group_by(R.id)
         .subquery("per_release")
     )
@@ -184,20 +190,44 @@ def _day_of(column: Any, dialect: str) -> Any:
 
 DayKey = tuple[datetime, str, str]
 
+# The statements a refresh runs are built once (functools.cache) over these parameters: one
+# the size of `facts_of` takes milliseconds to build, and built anew it would be keyed for
+# SQLAlchemy's statement cache anew too, on every commit that changes a release.
+RELEASE_IDS: BindParameter[Any] = bindparam("release_ids", expanding=True)
+DAY = bindparam("day", type_=D.day.type)
+DAY_END = bindparam("day_end", type_=D.day.type)
+MODEL = bindparam("model_key", type_=String)
+RISK = bindparam("risk", type_=String)
 
-def _day_insert(key: DayKey) -> Any:
-    """metrics_days' row for one (day, model, risk), summed from the facts of that day."""
+
+def _day_params(key: DayKey) -> dict[str, Any]:
     day, model_key, risk = key
+    return {"day": day, "day_end": day + timedelta(days=1), "model_key": model_key, "risk": risk}
+
+
+@functools.cache
+def _day_insert() -> Any:
+    """metrics_days' row for one (day, model, risk) (`_day_params`), summed from the facts of that day."""
     # The key as rebuild groups it: a risk stored as "" or NULL is one row.
-    where = [F.created_at >= day, F.created_at < day + timedelta(days=1), F.model_key == model_key,
-             risk_key(F.risk) == risk]
-    values = select(literal(day, D.day.type), literal(model_key, String), literal(risk, String), *day_sums())
+    where = [F.created_at >= DAY, F.created_at < DAY_END, F.model_key == MODEL, risk_key(F.risk) == RISK]
+    values = select(DAY, MODEL, RISK, *day_sums())
     return insert(D).from_select(["day", "model_key", "risk", *DAY_SUMS],
                                  values.where(*where).group_by(F.model_key).having(func.count() > 0))
 
 
-def _insert(dialect: str, release_ids: Iterable[int] | None) -> Any:
+@functools.cache
+def _day_delete() -> Any:
+    return delete(D).where(D.day == DAY, D.model_key == MODEL, D.risk == RISK)
+
+
+def _insert(dialect: str, release_ids: Iterable[int] | BindParameter[Any] | None) -> Any:
     return insert(F).from_select(list(FACT_COLUMNS), facts_of(dialect, release_ids))
+
+
+@functools.cache
+def _insert_given(dialect: str) -> Any:
+    """`_insert` of the releases given as `release_ids` at execution."""
+    return _insert(dialect, RELEASE_IDS)
 
 
 def rebuild_sync(connection: Connection) -> int:
@@ -232,31 +262,40 @@ class FactsRepository:
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
-    async def mark(self, release_id: int) -> None:
-        """This transaction changes what the release's facts are computed from."""
+    async def mark(self, release_id: int, created: bool = False) -> None:
+        """This transaction changes what the release's facts are computed from; `created`:
+        it inserted the release (no other transaction sees the row to lock, nor has facts of it)."""
         marked = touched(self.session)
         if release_id in marked:
             return
-        if self.dialect == "postgresql":
+        if created:
+            self.session.info.setdefault(CREATED, set()).add(release_id)
+        elif self.dialect == "postgresql":
             await self.session.execute(select(R.id).where(R.id == release_id).with_for_update())
         marked.add(release_id)
 
     async def refresh(self, release_ids: Iterable[int] | None = None) -> int:
         """Recompute the facts of `release_ids` (default: those marked, which are then
         forgotten); the number of rows written."""
+        created: set[int] = self.session.info.pop(CREATED, set())
         ids = sorted(self.session.info.pop(TOUCHED, set()) if release_ids is None else set(release_ids))
         written = 0
         for at in range(0, len(ids), CHUNK):
             chunk = ids[at:at + CHUNK]
-            days = await self._days_of(chunk)  # before: a changed risk leaves its old day row
-            await self.session.execute(delete(F).where(F.release_id.in_(chunk)))
-            result = await self.session.execute(_insert(self.dialect, chunk))
-            written += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            known = [i for i in chunk if i not in created]
+            days: set[DayKey] = set()
+            if known:
+                days = await self._days_of(known)  # before: a changed risk leaves its old day row
+                await self.session.execute(delete(F).where(F.release_id.in_(known)))
+            # On the connection: the session would take statements with parameters for bulk ORM writes.
+            connection = await self.session.connection()
+            result = await connection.execute(_insert_given(self.dialect), {"release_ids": chunk})
+            written += int(result.rowcount or 0)
             days |= await self._days_of(chunk)
             for key in sorted(days):
                 await self._lock_day(key)
-                await self.session.execute(delete(D).where(D.day == key[0], D.model_key == key[1], D.risk == key[2]))
-                await self.session.execute(_day_insert(key))
+                await connection.execute(_day_delete(), _day_params(key))
+                await connection.execute(_day_insert(), _day_params(key))
         return written
 
     async def _lock_day(self, key: DayKey) -> None:
@@ -276,4 +315,5 @@ class FactsRepository:
     async def rebuild(self) -> int:
         """Recompute every release's facts from the record: the number of releases."""
         self.session.info.pop(TOUCHED, None)
+        self.session.info.pop(CREATED, None)
         return int(await self.session.run_sync(lambda s: rebuild_sync(s.connection())))

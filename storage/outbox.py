@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repositories import aware_utc as _aware
@@ -60,17 +61,16 @@ class OutboxRepository:
         first: dict[str, int] = {}
         for row_id, channel in (await self.session.execute(due)).all():
             first.setdefault(channel, row_id)
-        ids: list[int] = []
-        # Slots are taken in channel order so that two replicas never wait on each other in a cycle.
-        for channel in sorted(first):
-            if len(ids) >= limit:
-                break
-            if await self.take_slot(channel, now, now + lease):
-                ids.append(first[channel])
+        wanted = sorted(first)[:limit]
+        ids = [first[channel] for channel in await self.take_slots(wanted, now, now + lease)]
         if not ids:
             return []
+        # `sending_since` survives an unsettled claim: a row still carrying an earlier one may
+        # have been posted already (bot/delivery_check.py looks before posting again).
         await self.session.execute(
-            update(OutboxRow).where(OutboxRow.id.in_(ids)).values(claimed_by=worker, claimed_until=now + lease)
+            update(OutboxRow).where(OutboxRow.id.in_(ids)).values(
+                claimed_by=worker, claimed_until=now + lease,
+                sending_since=func.coalesce(OutboxRow.sending_since, now))
         )
         rows = await self.session.execute(
             select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.due_at, OutboxRow.id)
@@ -95,6 +95,65 @@ class OutboxRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def take_slots(self, channels: Sequence[str], now: datetime, until: datetime) -> list[str]:
+        """`take_slot` for many conversations in three statements (a fan-out claims a thousand
+        direct messages): the ones whose pace allowed a message now, reserved until `until`.
+
+        Rows are written and locked in channel order, so two replicas never wait on each other
+        in a cycle; a conversation another replica is reserving right now is skipped.
+        """
+        if not channels:
+            return []
+        ordered = sorted(set(channels))
+        bind = self.session.get_bind()
+        dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+        await self.session.execute(
+            dialect.insert(ChannelPaceRow).values([{"channel": c, "next_at": now} for c in ordered])
+            .on_conflict_do_nothing(index_elements=["channel"])
+        )
+        free = (await self.session.execute(
+            select(ChannelPaceRow.channel)
+            .where(ChannelPaceRow.channel.in_(ordered), ChannelPaceRow.next_at <= now)
+            .order_by(ChannelPaceRow.channel)
+            .with_for_update(skip_locked=True)
+        )).scalars().all()
+        if not free:
+            return []
+        result = await self.session.execute(
+            update(ChannelPaceRow)
+            .where(ChannelPaceRow.channel.in_(free), ChannelPaceRow.next_at <= now)
+            .values(next_at=until)
+            .returning(ChannelPaceRow.channel)
+        )
+        return sorted(result.scalars().all())
+
+    async def claim_held(self, worker: str, now: datetime, lease: timedelta) -> OutboxRow | None:
+        """Lease the first row an outage holds back (see `held`), although its retry is not
+        due yet: the probe that finds out whether Slack answers again."""
+        candidates = (await self.session.execute(
+            select(OutboxRow.id, OutboxRow.channel).where(*_held(now))
+            .order_by(OutboxRow.failing_since, OutboxRow.id).limit(5)
+            .with_for_update(skip_locked=True)
+        )).all()
+        for row_id, channel in candidates:
+            if await self.take_slot(channel, now, now + lease):
+                await self.session.execute(
+                    update(OutboxRow).where(OutboxRow.id == row_id)
+                    .values(claimed_by=worker, claimed_until=now + lease,
+                            sending_since=func.coalesce(OutboxRow.sending_since, now))  # as `claim`
+                )
+                return await self.get(row_id)
+        return None
+
+    async def release_held(self, now: datetime) -> int:
+        """Slack answered again: every row an outage held back is due at once, in the order it
+        first came due (`failing_since`), instead of waiting out its grown backoff."""
+        result = await self.session.execute(
+            update(OutboxRow).where(*_held(now)).values(due_at=OutboxRow.failing_since)
+        )
+        self.enqueued += int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def pace(self, channel: str, until: datetime) -> None:
         """The next message to `channel` may leave at `until` (after a send, or a 429)."""
         await self.session.execute(
@@ -117,7 +176,9 @@ class OutboxRepository:
         return min(found) if found else None
 
     async def finish(self, row_id: int, worker: str, **values: Any) -> bool:
-        """Settle a claimed row (sent, failed, rescheduled); only its claimant may."""
+        """Settle a claimed row (sent, failed, rescheduled); only its claimant may. The attempt
+        is over, so `sending_since` is cleared unless the caller keeps it (still unsure)."""
+        values.setdefault("sending_since", None)
         result = await self.session.execute(
             update(OutboxRow)
             .where(OutboxRow.id == row_id, OutboxRow.claimed_by == worker, OutboxRow.state == "pending")
@@ -136,6 +197,24 @@ class OutboxRepository:
         )
         return bool((await self.session.execute(stmt)).scalar())
 
+    async def anchored(self, anchors: Sequence[str]) -> tuple[dict[str, SlackMessageRow], dict[str, int], set[str]]:
+        """For many anchors at once (the rows of one claim): the messages that landed, the id
+        of each anchor's latest version queued or sent, and the anchors whose post is pending.
+        `anchor`, `overtaken` and `post_pending` in three statements instead of three per row."""
+        if not anchors:
+            return {}, {}, set()
+        wanted = sorted(set(anchors))
+        landed = await self.session.execute(select(SlackMessageRow).where(SlackMessageRow.anchor.in_(wanted)))
+        latest = await self.session.execute(
+            select(OutboxRow.anchor, func.max(OutboxRow.id))
+            .where(OutboxRow.anchor.in_(wanted), OutboxRow.state.in_(("pending", "sent")))
+            .group_by(OutboxRow.anchor))
+        pending = await self.session.execute(
+            select(OutboxRow.anchor).distinct()
+            .where(OutboxRow.anchor.in_(wanted), OutboxRow.method == "post", OutboxRow.state == "pending"))
+        return ({m.anchor: m for m in landed.scalars()}, {str(a): int(i) for a, i in latest.all()},
+                {str(a) for a in pending.scalars()})
+
     async def post_pending(self, anchor: str) -> bool:
         stmt = select(
             exists().where(OutboxRow.anchor == anchor, OutboxRow.method == "post", OutboxRow.state == "pending")
@@ -147,7 +226,8 @@ class OutboxRepository:
         result = await self.session.execute(
             update(OutboxRow)
             .where(OutboxRow.channel == channel, OutboxRow.state == "failed", OutboxRow.last_error.in_(errors))
-            .values(state="pending", attempts=0, due_at=now, claimed_by=None, claimed_until=None)
+            .values(state="pending", attempts=0, due_at=now, claimed_by=None, claimed_until=None,
+                    failing_since=None)
         )
         count = int(result.rowcount)  # type: ignore[attr-defined]
         self.enqueued += count
@@ -218,3 +298,19 @@ class OutboxRepository:
         else:
             row.channel, row.ts, row.updated_at = channel, ts, now
         await self.session.flush()
+
+
+#: The error a rate limit leaves on a row: its wait is Slack's Retry-After, not an outage's.
+RATE_LIMITED = "ratelimited"
+
+
+def _held(now: datetime) -> list[ColumnElement[bool]]:
+    """Rows held back by an outage: pending, failing for a passing reason other than a rate
+    limit, their retry not due yet, and nobody sending them."""
+    return [
+        OutboxRow.state == "pending",
+        OutboxRow.failing_since.is_not(None),
+        OutboxRow.last_error != RATE_LIMITED,
+        OutboxRow.due_at > now,
+        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+    ]

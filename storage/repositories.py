@@ -39,12 +39,11 @@ class ReleaseRepository:
 
         Returns the row and whether it was created now.
         """
-        stmt = insert_ignoring_conflicts(self.session, ReleaseRow, values, ["origin_key"]).returning(ReleaseRow.id)
-        new_id = (await self.session.execute(stmt)).scalar_one_or_none()
-        if new_id is not None:
-            await FactsRepository(self.session).mark(new_id)
-            row = await self.get(new_id)
-            assert row is not None
+        # RETURNING the whole row: the release as stored, without reading it back.
+        stmt = insert_ignoring_conflicts(self.session, ReleaseRow, values, ["origin_key"]).returning(ReleaseRow)
+        row: ReleaseRow | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        if row is not None:
+            await FactsRepository(self.session).mark(row.id, created=True)
             return row, True
         existing = (
             await self.session.execute(select(ReleaseRow).where(ReleaseRow.origin_key == values["origin_key"]))

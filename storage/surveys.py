@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.facts import FactsRepository
-from storage.repositories import insert_ignoring_conflicts
+from storage.repositories import aware_utc, insert_ignoring_conflicts
 from storage.tables import ReleaseEventRow, ReleaseRow, SurveyAnswerRow, SurveyInvitationRow, SurveyRow
 
 #: `due_to_open`'s default: releases of every version of the model.
@@ -91,6 +91,21 @@ class SurveyRepository:
                                                         else ReleaseRow.model_version == version]))
             .order_by(ReleaseRow.id).limit(limit))
         return list(result.scalars())
+
+    async def first_released_after(self, model_key: str, released_after: datetime,
+                                   version: str | None = ANY_VERSION) -> datetime | None:
+        """The earliest release of the model (of one version of it) after the given time whose
+        survey was never opened: when the next survey comes due, less the model's delay."""
+        opened = exists().where(SurveyRow.release_id == ReleaseRow.id)
+        result = await self.session.execute(
+            select(func.min(ReleaseEventRow.at))
+            .join(ReleaseRow, ReleaseRow.id == ReleaseEventRow.release_id)
+            .where(ReleaseEventRow.kind == "released", ReleaseEventRow.at > released_after,
+                   ReleaseRow.model_key == model_key, ~opened,
+                   *([] if version == ANY_VERSION else [ReleaseRow.model_version.is_(None) if version is None
+                                                        else ReleaseRow.model_version == version])))
+        value = result.scalar_one_or_none()
+        return None if value is None else aware_utc(value)
 
     async def open_between(self, now: datetime) -> Sequence[SurveyRow]:
         """Surveys still open now."""

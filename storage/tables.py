@@ -155,6 +155,11 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set when a dispatcher claims the row, kept while an attempt may have reached Slack
+    # unconfirmed (a crash after the post, a timeout), cleared once the row is settled: a
+    # claim that finds it set looks for the message in Slack before posting again
+    # (bot/delivery_check.py).
+    sending_since: Mapped[datetime | None] = mapped_column(nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     # Communications and reminders of a release model's plan (bot/communication_plan.py): what
@@ -163,6 +168,9 @@ class OutboxRow(Base):
     purpose: Mapped[str | None] = mapped_column(String(16), nullable=True)
     timing: Mapped[str | None] = mapped_column(String(16), nullable=True)
     template: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The row's due time when its current run of failed attempts began (None: not failing):
+    #: the give-up clock starts there, and an outage's backlog is released in this order.
+    failing_since: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ApprovalRow(Base):

@@ -5,11 +5,12 @@ Nothing is kept unless the use case calls `commit()`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import db
 from storage.api import ApiRequestRepository, PipelineQueries, TokenRepository
@@ -55,10 +56,23 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._read_only = read_only
         self._committed = False
+        self._turn: asyncio.Lock | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._sessions()
-        await self.session.begin()
+        if not self._read_only:
+            engine = self._sessions.kw.get("bind")
+            self._turn = db.writers(engine) if isinstance(engine, AsyncEngine) else None
+            if self._turn is not None:
+                try:
+                    await asyncio.wait_for(self._turn.acquire(), db.SQLITE_BUSY_SECONDS)
+                except TimeoutError:
+                    raise TimeoutError(f"no turn to write to SQLite in {db.SQLITE_BUSY_SECONDS} s") from None
+        try:
+            self.session = self._sessions()
+            await self.session.begin()
+        except BaseException:
+            self._release()
+            raise
         if self._read_only:
             # Reports that only read (metrics) take no write lock on SQLite; they must not write.
             await self.session.connection(execution_options={db.READ_ONLY: True})
@@ -96,7 +110,15 @@ class UnitOfWork:
         commit never leaves half a fact behind."""
         # Closing an uncommitted session rolls its transaction back; unlike `rollback()`, it
         # leaves what was read loaded, so a read-only use case can map rows after the block.
-        await self.session.close()
+        try:
+            await self.session.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._turn is not None:
+            self._turn.release()
+            self._turn = None
 
 
 class UnitOfWorkFactory:

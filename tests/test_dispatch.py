@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -88,12 +89,13 @@ async def test_after_the_last_attempt_the_message_is_failed_logged_and_on_the_re
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     release_id, _ = await plan_release(workspace)
-    bot.dispatcher.max_attempts = 3
+    bot.dispatcher.give_up = timedelta(minutes=8)
+    bot.dispatcher.probe_every = timedelta(hours=1)  # no early tries: exactly the attempts the clock allows
     slack.fail("chat.postMessage", status=503, times=99, body="Service Unavailable",
                when=lambda p: p["channel"] == "CDOWN")
     caplog.set_level(logging.ERROR, logger="bot.dispatcher")
     await queue(bot, ("CDOWN", "doomed"), release_id=release_id)
-    for attempt in (1, 2):
+    for attempt in (1, 2):  # 5 and 10 minutes after it was due: the second is past the give-up point
         await eventually(lambda n=attempt: _attempts(bot, "doomed", n))
         clock.advance(timedelta(minutes=5))
     await eventually(lambda: _failed(bot, "doomed"))
@@ -174,8 +176,8 @@ def _count_posts(replica: Releasebot, sent_by: dict[str, int]) -> None:
     original = gateway.post
     worker = replica.dispatcher.worker
 
-    async def post(channel: str, text: str, blocks: list | None) -> tuple[str, str]:
-        result = await original(channel, text, blocks)
+    async def post(channel: str, text: str, blocks: list | None, **kw: Any) -> tuple[str, str]:
+        result = await original(channel, text, blocks, **kw)
         sent_by[worker] += 1
         return result
 

@@ -7,12 +7,17 @@ from bot.rendering.freezes import freeze_line
 from bot.rendering.messages import Rendered, state_badge
 from bot.schedule import Schedule, clashes
 
+#: Releases listed one per line; the rest are counted.
+SHOWN = 100
+
 
 def schedule_listing(schedule: Schedule) -> Rendered:
     """`/release schedule`: one line per release, soonest first, with its clashes under it."""
     releases, start, end, days = schedule.releases, schedule.start, schedule.end, schedule.days
-    found = clashes(releases)
-    pairs = sum(len(c) for c in found.values()) // 2
+    # A message holds a few hundred lines at most: the soonest SHOWN, and how many more.
+    shown = releases[:SHOWN]
+    found = clashes(releases, of={r.id for r in shown}) if len(releases) > SHOWN else clashes(releases)
+    pairs = len({frozenset((one, clash.other.id)) for one, found_for in found.items() for clash in found_for})
     heading = f"Release schedule: the next {days} day{'s' if days != 1 else ''}"
     summary = (f"{len(releases)} release{'s' if len(releases) != 1 else ''} from {bk.slack_date(start)} to "
                f"{bk.slack_date(end)}")
@@ -28,7 +33,7 @@ def schedule_listing(schedule: Schedule) -> Rendered:
         return Rendered(text, [bk.header(heading), bk.section(f"Nothing is planned from {bk.slack_date(start)} "
                                                                 f"to {bk.slack_date(end)}."), *freeze_blocks])
     lines: list[str] = []
-    for release in releases:
+    for release in shown:
         mark = ":warning: " if release.id in found else ""
         components = ", ".join(f"`{bk.escape(bk.truncate(c, 60))}`" for c in release.components[:8])
         if len(release.components) > 8:
@@ -42,6 +47,8 @@ def schedule_listing(schedule: Schedule) -> Rendered:
             shared = ", ".join(f"`{bk.escape(bk.truncate(c, 60))}`" for c in clash.components[:5])
             lines.append(f"      ↳ overlaps *{clash.other.ref}* "
                          f"{bk.escape(bk.truncate(clash.other.title, 60))} on {shared}")
+    if len(releases) > SHOWN:
+        lines.append(f"…and {len(releases) - SHOWN} more; ask for fewer days (`/release schedule 3`) to see them.")
     blocks = [bk.header(heading), bk.context(summary), *freeze_blocks, *bk.paragraphs("\n".join(lines))]
-    text = f"{heading}: " + ", ".join(r.ref for r in releases)
+    text = f"{heading}: " + ", ".join(r.ref for r in shown)
     return Rendered(bk.message_text(text), bk.cap(blocks))

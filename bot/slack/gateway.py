@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -21,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import delivery_check
 from bot.dispatcher import DeliveryError, FileToShare, MessageGone
 from bot.rendering import blocks as bk
 
@@ -30,6 +33,10 @@ TRANSIENT_ERRORS = frozenset({
     "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
 })
 
+
+#: How far back a row that may have been posted is looked for: pages of conversations.history.
+HISTORY_PAGES = 5
+HISTORY_PAGE = 200
 
 #: How long a user group's members are remembered: briefly, so that changes show soon.
 GROUP_TTL_SECONDS = 60.0
@@ -68,10 +75,12 @@ class SlackGateway:
         self.group_ttl = group_ttl
         self._groups: dict[str, tuple[float, list[str]]] = {}
 
-    async def post(self, channel: str, text: str, blocks: list[bk.Block] | None) -> tuple[str, str]:
+    async def post(self, channel: str, text: str, blocks: list[bk.Block] | None, *,
+                   metadata: dict[str, Any] | None = None) -> tuple[str, str]:
         try:
             response = await self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+                channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False,
+                metadata=metadata,
             )
         except SlackApiError as exc:
             raise classify(exc) from None
@@ -86,6 +95,47 @@ class SlackGateway:
             raise classify(exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None
+
+    async def find_tagged(self, channel: str, row_id: int, oldest: datetime) -> tuple[str, str] | None:
+        """The (channel, ts) of the bot's message tagged with outbox row `row_id`, posted in
+        `channel` (a user id: the direct message with them) since `oldest`, or None.
+
+        A conversation the bot cannot read (not a member, no `*:history` scope, as in an app
+        installed from an older manifest) answers None with a warning: the row is posted
+        again, as before this check existed. Slack's own trouble (rate limits, 5xx, network)
+        is a DeliveryError, so the row is retried and looked for again later."""
+        try:
+            conversation = await self._conversation_of(channel)
+            cursor: str | None = None
+            for _ in range(HISTORY_PAGES):
+                response = await self.client.conversations_history(
+                    channel=conversation, oldest=f"{oldest.timestamp():.6f}", include_all_metadata=True,
+                    limit=HISTORY_PAGE, cursor=cursor)
+                for message in response.get("messages") or []:
+                    if delivery_check.tagged_row(message) == row_id:
+                        return conversation, str(message["ts"])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+                if not response.get("has_more") or not cursor:
+                    return None
+        except SlackApiError as exc:
+            error = classify(exc)
+            if error.permanent:
+                log.warning("could not look for outbox row %s in %s (%s): posting it again may repeat it",
+                            row_id, channel, error.error)
+                return None
+            raise error from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None
+        log.warning("outbox row %s not found in the last %d messages of %s", row_id,
+                    HISTORY_PAGES * HISTORY_PAGE, channel)
+        return None
+
+    async def _conversation_of(self, channel: str) -> str:
+        """A user id names the direct message with them (`conversations.open`, `im:write`)."""
+        if channel[:1] not in ("U", "W"):
+            return channel
+        response = await self.client.conversations_open(users=channel)
+        return str(response["channel"]["id"])
 
     async def members(self, group: str) -> list[str]:
         """The members of a user group (`usergroups.users.list`), cached for `group_ttl`."""

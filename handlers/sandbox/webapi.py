@@ -350,6 +350,42 @@ class WebApiMethods:
         members = [user, BOT_USER] if user else [*(self.directory.people if self.directory else []), BOT_USER]
         return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
 
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, between `oldest` and `latest` (exclusive unless `inclusive`), a page of
+        `limit` (default 100) with a cursor; a message's `metadata` only with
+        `include_all_metadata`, as Slack answers."""
+        channel = self._conversation(str(params.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        inclusive = _truthy(params.get("inclusive"))
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params.get("latest") or "inf")
+
+        def within(ts: float) -> bool:
+            return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+
+        found = sorted((m for (c, _), m in self.messages.items() if c == channel and within(float(m["ts"]))),
+                       key=lambda m: float(m["ts"]), reverse=True)
+        start = int(params.get("cursor") or 0)
+        limit = min(int(params.get("limit") or 100), 999)
+        page = found[start:start + limit]
+        more = start + limit < len(found)
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        messages = []
+        for stored in page:
+            message: dict[str, Any] = {"type": "message", "ts": stored["ts"], "text": stored.get("text", "")}
+            if stored.get("blocks"):
+                message["blocks"] = stored["blocks"]
+            if stored.get("user"):
+                message["user"] = stored["user"]
+            else:
+                message.update(user=BOT_USER, bot_id=BOT_ID, app_id=APP_ID)
+            if with_metadata and stored.get("metadata"):
+                message["metadata"] = stored["metadata"]
+            messages.append(message)
+        return {"ok": True, "messages": messages, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
     def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._conversations_info(params)
 
@@ -405,3 +441,8 @@ class WebApiMethods:
             return {"ok": False, "error": "channel_not_found"}
         self._share_files(ids, target, str(params.get("initial_comment") or ""))
         return {"ok": True, "files": [self._file_object(self.files[i]) for i in ids]}
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean parameter as slack-sdk sends it (`1`, `true`) or as JSON has it."""
+    return value in (True, 1, "1", "true", "True")

@@ -281,7 +281,7 @@ class SlackWorkspace(WebApiMethods):
         else:
             params = dict(parse_qsl(raw.decode()))
             params.update(request.query)
-            for key in ("blocks", "view", "attachments", "files"):
+            for key in ("blocks", "view", "attachments", "files", "metadata"):
                 if isinstance(params.get(key), str):
                     try:
                         params[key] = json.loads(params[key])

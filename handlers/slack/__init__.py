@@ -6,9 +6,12 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.context import Services
+from handlers.slack import after_ack
+from handlers.slack.after_ack import ResponseUrls
 
 
-def register(bolt: AsyncApp, services: Services) -> None:
+def register(bolt: AsyncApp, services: Services) -> ResponseUrls:
+    """Wire every listener; returns the shared response_url session, for the app to close."""
     from handlers.slack import (
         approvals,
         commands,
@@ -27,3 +30,4 @@ def register(bolt: AsyncApp, services: Services) -> None:
     for module in (commands, planning, approvals, verification, surveys, review, window, communications, home,
                    events, plan, rollback):
         module.register(bolt, services)
+    return after_ack.install(bolt)

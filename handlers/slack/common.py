@@ -16,6 +16,7 @@ from bot.context import Services
 from bot.outcome import Refusal
 from bot.rendering.messages import Rendered
 from bot.rendering.refusals import refusal_text
+from handlers.slack import after_ack
 
 log = logging.getLogger("releasebot.handlers")
 
@@ -45,9 +46,11 @@ def told(refusal: Refusal, release_id: int | None = None) -> str:
 async def guarded(what: str, respond: AsyncRespond | None, work: Callable[[], Awaitable[Any]],
                   **context: Any) -> None:
     """Run post-ack work so that no exception escapes the listener (slack-bolt would turn it
-    into an error page after the ack); the person hears that it failed, the log says why."""
+    into an error page after the ack); the person hears that it failed, the log says why.
+    The work waits for a slot of the post-ack queue (`after_ack.bounded`), so a busy workspace's
+    work never crowds out the next request's ack."""
     try:
-        await work()
+        await after_ack.bounded(work)
     except Exception:
         log.exception("%s failed (%s)", what, ", ".join(f"{k}={v}" for k, v in context.items()))
         if respond is not None:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 SCOPES = [
+    # Reading back the bot's own posts after a crash, so none is posted twice
+    # (bot/delivery_check.py): conversations.history in each kind of conversation.
+    "channels:history",
     "channels:read",     # member_joined_channel in public channels; `releasebot doctor` looks channels up
     "commands",          # /release
     "chat:write",        # cards, approval requests, announcements, reminders
     "chat:write.public", # announce in public channels the bot was not invited to
     "files:write",       # the model review's chart (files upload v2)
+    "groups:history",
     "groups:read",       # the same in private channels
+    "im:history",
     "im:write",          # direct messages: reminders and surveys
+    "mpim:history",
     "usergroups:read",   # approvers and survey recipients given as user groups
     "users:read",        # time zones and names
 ]

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     database_url: str = Field(default="sqlite+aiosqlite:///./releasebot.db", alias="DATABASE_URL")
     releasebot_models: Path = Field(default=BUNDLED_MODELS, alias="RELEASEBOT_MODELS")
-    port: int = Field(default=3000, alias="PORT", ge=1, le=65535)
+    port: int = Field(default=3000, alias="PORT", ge=0, le=65535)
     #: Release managers (DESIGN.md §6): comma-separated user (U…/W…) and user group (S…) ids.
     releasebot_managers: str = Field(default="", alias="RELEASEBOT_MANAGERS")
 

@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", parents=[common],
                                 help="run the bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
-    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    serve.add_argument("--port", type=int,
+                       help="HTTP port (default: $PORT or 3000; 0: any free port, named in the start line)")
     sandbox = commands.add_parser("sandbox", parents=[common],
                                   help="try it in the browser: the real bot and a local workspace")
     sandbox.add_argument("--port", type=int, default=3000, help="HTTP port on 127.0.0.1 (default 3000; 0: any free)")
@@ -126,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
 
         print(asyncio.run(model_report(settings, Catalog.load(settings.releasebot_models), args.model, args.period)))
         return 0
-    if args.port:
+    if args.port is not None:
         settings.port = args.port
     return _serve(settings)
 

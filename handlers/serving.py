@@ -40,6 +40,7 @@ def serve(settings: Settings, catalog: Catalog) -> int:
 
     settings.require(serving=True, database=True)
     sock = bind(settings.port)
+    settings.port = int(sock.getsockname()[1])  # PORT=0: the free port the system chose
     warn_about_placeholders(catalog)
     bot = build(settings, catalog)
     if settings.socket_mode:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,10 +18,35 @@ from tests.fake_slack import FakeSlack
 from tests.workspace import SIGNING_SECRET, Workspace
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _said(log: Path) -> str:
+    return log.read_text()
+
+
+async def start_serving(env: dict[str, str], log: Path, cwd: Path,
+                        session: aiohttp.ClientSession) -> tuple[subprocess.Popen[bytes], str]:
+    """`releasebot serve --port 0` until healthy; the process and its base URL.
+
+    The system chooses the port and the start line names it: a port picked free beforehand
+    can be taken by another process (a test's client connection) before serve binds it."""
+    out = log.open("w")
+    process = subprocess.Popen([sys.executable, "-m", "handlers.cli", "serve", "--port", "0"],
+                               env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    out.close()
+    for _ in range(600):
+        if process.poll() is not None:
+            pytest.fail(_said(log))
+        found = re.search(r"listening on http://[^:]+:(\d+)/", _said(log))
+        if found:
+            base = f"http://127.0.0.1:{found.group(1)}"
+            try:
+                async with session.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return process, base
+            except aiohttp.ClientConnectionError:
+                pass
+        await asyncio.sleep(0.1)
+    process.terminate()
+    pytest.fail("releasebot serve did not become healthy:\n" + _said(log))
 
 
 def _env(slack: FakeSlack, database_url: str, **extra: str) -> dict[str, str]:
@@ -49,30 +74,13 @@ class _Remote:
 
 @pytest.fixture
 async def served(slack: FakeSlack, database_url: str, tmp_path: Path) -> AsyncIterator[Workspace]:
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)],
-        env=_env(slack, database_url), stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(base + "/healthz") as response:
-                    if response.status == 200:
-                        break
-            except aiohttp.ClientConnectionError:
-                pass
-            if process.poll() is not None:
-                pytest.fail((tmp_path / "serve.log").read_text())
-            await asyncio.sleep(0.1)
+        process, base = await start_serving(_env(slack, database_url), tmp_path / "serve.log", tmp_path, session)
         try:
             yield Workspace(_Remote(base, session), slack)  # type: ignore[arg-type]
         finally:
             process.terminate()
             process.wait(timeout=20)
-            log.close()
 
 
 async def test_serve_plans_a_release_end_to_end(served: Workspace, slack: FakeSlack) -> None:

@@ -5,11 +5,9 @@ SIGKILL and restarted in between and Slack answers the first upcoming post with 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +23,7 @@ from handlers.app import build
 from tests import drive
 from tests.conftest import ALICE, eventually, plan_values
 from tests.fake_slack import FakeSlack
-from tests.test_serve import _env, _free_port, _Remote
+from tests.test_serve import _env, _Remote, start_serving
 from tests.workspace import Workspace
 
 SOON = "CSOON"
@@ -41,25 +39,9 @@ class Served:
         self.runs = 0
 
     async def start(self, session: aiohttp.ClientSession) -> None:
-        port = _free_port()
         self.runs += 1
-        log = (self.folder / f"serve-{self.runs}.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)],
-            env=_env(self.slack, self.database_url), stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
-        )
-        self.base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                async with session.get(self.base + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            if self.process.poll() is not None:
-                pytest.fail(self.log())
-            await asyncio.sleep(0.1)
-        pytest.fail("releasebot serve did not become healthy:\n" + self.log())
+        self.process, self.base = await start_serving(
+            _env(self.slack, self.database_url), self.folder / f"serve-{self.runs}.log", self.folder, session)
 
     def kill(self) -> None:
         assert self.process is not None

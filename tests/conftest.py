@@ -34,6 +34,32 @@ def _postgres_url() -> str | None:
     return url
 
 
+async def _others_connected(url: str) -> list[str]:
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT pid, application_name, client_addr, backend_start, state FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            return [" ".join(str(value) for value in row) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_database_is_the_suites_own() -> None:
+    """Every test drops and recreates the schema of TEST_DATABASE_URL's database; a process
+    left running on it (a `releasebot serve`, a benchmark) would claim the tests' outbox rows
+    and send them to a fake Slack long closed, and tests would fail far from the cause."""
+    url = _postgres_url()
+    if url is None:
+        return
+    others = asyncio.run(_others_connected(url))
+    if others:
+        pytest.exit(f"other processes are connected to the test database ({url}); stop them or use a database "
+                    "of the suite's own:\n" + "\n".join(others), returncode=3)
+
+
 @pytest.fixture
 async def database_url(tmp_path: Path) -> AsyncIterator[str]:
     url = _postgres_url()

@@ -40,7 +40,8 @@ async def _others_connected(url: str) -> list[str]:
         async with engine.connect() as conn:
             rows = await conn.execute(text(
                 "SELECT pid, application_name, client_addr, backend_start, state FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"))  # not autovacuum at work on it
             return [" ".join(str(value) for value in row) for row in rows]
     finally:
         await engine.dispose()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +18,13 @@ import pytest
 from tests.conftest import ALICE, MODELS, plan_values
 from tests.fake_slack import FakeSlack
 from tests.workspace import SIGNING_SECRET, Workspace
+
+
+def _die_with_the_tests() -> None:
+    """Run in the child before `serve` starts: it gets SIGTERM when the test process dies, even
+    by SIGKILL. A `serve` left running on the PostgreSQL test database would take the next
+    tests' messages (see tests/conftest.py)."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _said(log: Path) -> str:
@@ -30,7 +39,8 @@ async def start_serving(env: dict[str, str], log: Path, cwd: Path,
     can be taken by another process (a test's client connection) before serve binds it."""
     out = log.open("w")
     process = subprocess.Popen([sys.executable, "-m", "handlers.cli", "serve", "--port", "0"],
-                               env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+                               env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                               preexec_fn=_die_with_the_tests)
     out.close()
     for _ in range(600):
         if process.poll() is not None:

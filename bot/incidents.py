@@ -140,19 +140,7 @@ class SupportWatch:
     async def tick(self) -> int:
         """Look for support that ran out; returns how many ended now (by this replica)."""
         now = self.clock()
-        due: list[int] = []
-        async with self.uow(read_only=True) as uow:
-            versions = await self.versions.with_early_life_support(uow)
-            if not versions:
-                return 0
-            for release_id, released_at in await uow.model_review.in_support(EventKind.SUPPORT_ENDED.value, versions):
-                row = await uow.releases.get(release_id)
-                if row is None:
-                    continue
-                model = await self.versions.for_release(ReleaseRecord.from_row(row), uow)
-                until = lifecycle.support_until(released_at, model.early_life_support if model else None)
-                if until is not None and now >= until:
-                    due.append(release_id)
+        due = [release_id for release_id, until in await self._support_ends() if now >= until]
         ended = 0
         for release_id in due:
             if await self._end(release_id):
@@ -161,20 +149,25 @@ class SupportWatch:
 
     async def next_due(self, after: datetime) -> datetime | None:
         """The first moment after `after` a release's early life support runs out."""
-        moments: list[datetime] = []
+        return min((until for _, until in await self._support_ends() if until > after), default=None)
+
+    async def _support_ends(self) -> list[tuple[int, datetime]]:
+        """Each release still in early life support, and when its support runs out; only the
+        releases of model versions that give support are read (see `tick`)."""
+        ends: list[tuple[int, datetime]] = []
         async with self.uow(read_only=True) as uow:
             versions = await self.versions.with_early_life_support(uow)
             if not versions:
-                return None
+                return ends
             for release_id, released_at in await uow.model_review.in_support(EventKind.SUPPORT_ENDED.value, versions):
                 row = await uow.releases.get(release_id)
                 if row is None:
                     continue
                 model = await self.versions.for_release(ReleaseRecord.from_row(row), uow)
                 until = lifecycle.support_until(released_at, model.early_life_support if model else None)
-                if until is not None and until > after:
-                    moments.append(until)
-        return min(moments, default=None)
+                if until is not None:
+                    ends.append((release_id, until))
+        return ends
 
     async def _end(self, release_id: int) -> bool:
         done: list[bool] = []

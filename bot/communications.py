@@ -21,7 +21,7 @@ from bot.outbox import DeliveryState, Purpose
 from bot.outcome import Outcome
 from bot.records import ReleaseRecord
 from bot.roles import Roles
-from bot.schedule import SCHEDULED_STATES, Schedule
+from bot.schedule import CLASH_CANDIDATES, SCHEDULED_STATES, SHOWN, Schedule
 from storage.tables import OutboxRow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -119,12 +119,21 @@ class CommunicationService:
         return Outcome.success(Settled(release, message, "skipped"))
 
     async def schedule(self, days: int) -> Schedule:
-        """`/release schedule [DAYS]`: releases whose window meets the next `days` days."""
+        """`/release schedule [DAYS]`: releases whose window meets the next `days` days.
+
+        A busy period is not read whole: the soonest `SHOWN`, counted beside all the others,
+        and those others only as far as they could clash with the listed ones (they start
+        before the last listed one ends)."""
         start = self.clock()
         end = start + timedelta(days=days)
         async with self.uow(read_only=True) as uow:
-            rows = await uow.releases.in_window(start, end, SCHEDULED_STATES)
-        return Schedule([ReleaseRecord.from_row(r) for r in rows], start, end, days)
+            rows = await uow.releases.in_window(start, end, SCHEDULED_STATES, limit=SHOWN + 1)
+            if len(rows) <= SHOWN:
+                return Schedule([ReleaseRecord.from_row(r) for r in rows], start, end, days)
+            total = await uow.releases.count_in_window(start, end, SCHEDULED_STATES)
+            reach = min(end, max(r.planned_end for r in rows[:SHOWN]))
+            rows = await uow.releases.in_window(start, reach, SCHEDULED_STATES, limit=CLASH_CANDIDATES)
+        return Schedule([ReleaseRecord.from_row(r) for r in rows], start, end, days, total=total)
 
     async def _pending(self, uow: UnitOfWork, row_id: int, user: str) -> tuple[QueuedMessage, ReleaseRecord] | Refused:
         """The still-pending communication and its release; or why this person cannot send or

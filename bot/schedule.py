@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 #: Releases that are still to happen or happening: what the schedule shows.
 SCHEDULED_STATES = ("planned", "awaiting_approval", "approved", "ready", "executing")
 
+#: Releases listed one per line (a message holds a few hundred lines at most); the rest are counted.
+SHOWN = 100
+
+#: Releases read beside the listed ones to find their clashes: those that start before the last
+#: listed one ends. A window busier than this is checked against the first of them only.
+CLASH_CANDIDATES = 5_000
+
 
 @dataclass(frozen=True)
 class Clash:
@@ -63,7 +70,10 @@ def clashes(releases: Sequence[ReleaseRecord], of: Collection[int] | None = None
 
 @dataclass(frozen=True)
 class Schedule:
-    """`/release schedule [DAYS]`: the releases whose window meets [start, end), soonest first."""
+    """`/release schedule [DAYS]`: the releases whose window meets [start, end), soonest first.
+
+    `releases` holds the soonest `SHOWN` and, after them, the others that could clash with
+    those; `total` counts every release of the period, which may be many more."""
 
     releases: list[ReleaseRecord]
     start: datetime
@@ -71,3 +81,9 @@ class Schedule:
     days: int
     #: The freezes in force at some moment of the period, beside the releases (DESIGN.md §8).
     freezes: Sequence[Freeze] = ()
+    #: How many releases meet the period in all; None when `releases` are all of them.
+    total: int | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.releases) if self.total is None else self.total

@@ -92,6 +92,14 @@ class ReleaseRepository:
         )
         return list(result.scalars())
 
+    async def count_in_window(self, start: datetime, end: datetime, states: Sequence[str]) -> int:
+        """How many releases `in_window` would give without its limit."""
+        result = await self.session.execute(
+            select(func.count()).select_from(ReleaseRow)
+            .where(ReleaseRow.planned_start < end, ReleaseRow.planned_end > start, ReleaseRow.state.in_(states))
+        )
+        return int(result.scalar_one())
+
     async def newest(
         self, *, states: Sequence[str] | None = None, owner: str | None = None, limit: int = 20
     ) -> tuple[list[ReleaseRow], int]:

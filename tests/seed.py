@@ -19,7 +19,7 @@ from storage.uow import UnitOfWork
 async def add_release(
     uow: UnitOfWork, *, id: int, model: str, state: str, owner: str, created: datetime,
     window: tuple[datetime, datetime] | None = None, events: Sequence[tuple[str, datetime]] = (),
-    title: str | None = None,
+    title: str | None = None, components: Sequence[str] = (),
 ) -> None:
     """A release and its events (`planned` at creation is added); the window defaults to a
     day after creation, for an hour."""
@@ -27,7 +27,7 @@ async def add_release(
     await uow.session.execute(insert(ReleaseRow), [{
         "id": id, "model_key": model, "title": title or f"Release {id}", "description": "", "state": state,
         "owner": owner, "channel_id": "C0RELEASES", "planned_start": start, "planned_end": end,
-        "components": [], "change_ref": None, "origin_key": None, "version": 1,
+        "components": list(components), "change_ref": None, "origin_key": None, "version": 1,
         "created_at": created, "updated_at": created,
     }])
     rows: list[dict[str, Any]] = [{"release_id": id, "kind": "planned", "actor": owner, "at": created, "data": {}}]

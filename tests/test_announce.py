@@ -12,6 +12,7 @@ from tests import drive
 from tests.blockkit_lint import lint_calls, lint_message
 from tests.conftest import ALICE, BOB, MovableClock, plan_release, settle
 from tests.fake_slack import Call, FakeSlack
+from tests.seed import add_release
 from tests.workspace import Workspace
 
 ANNOUNCE = "CANNOUNCE"
@@ -161,6 +162,37 @@ async def test_schedule_lists_upcoming_releases_and_marks_clashes(
 
     await workspace.command("schedule 30", by=BOB)
     assert f"*REL-{far}*" in (await slack.next_response(seen + 1)).all_text()
+
+
+async def test_a_busy_schedule_counts_every_release_and_finds_clashes_beyond_those_it_reads_first(
+    bot: Releasebot, workspace: Workspace, slack: FakeSlack
+) -> None:
+    """250 releases an hour apart, and a long migration early on that overlaps one planned a
+    week later, beyond the first 200 by start: the count is the whole period's, and the clash
+    is found although the later release is not listed."""
+    hour = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    async with bot.services.releases.uow() as uow:
+        for n in range(250):
+            start = hour + timedelta(hours=n)
+            await add_release(uow, id=2000 + n, model="comms", state="planned", owner=BOB, created=hour,
+                              window=(start, start + timedelta(minutes=30)), components=[f"service-{n}"])
+        await add_release(uow, id=3000, model="comms", state="planned", owner=BOB, created=hour,
+                          window=(hour + timedelta(hours=49, minutes=40), hour + timedelta(hours=230)),
+                          title="Long ledger migration", components=["ledger-db"])
+        await add_release(uow, id=3001, model="comms", state="approved", owner=BOB, created=hour,
+                          window=(hour + timedelta(hours=220, minutes=10), hour + timedelta(hours=221)),
+                          title="Ledger index", components=["Ledger-DB"])
+        await uow.commit()
+    seen = len(slack.responses())
+    await workspace.command("schedule", by=BOB)
+    listing = await slack.next_response(seen)
+    text = listing.all_text()
+    assert lint_message(listing.params) == []
+    assert "252 releases from" in text and "…and 152 more" in text
+    assert "1 overlap on shared components among the first 100" in text
+    assert ":warning: *REL-3000* Long ledger migration" in text
+    assert "↳ overlaps *REL-3001* Ledger index on `ledger-db`" in text
+    assert "*REL-3001* Ledger index ·" not in text  # counted, not listed
 
 
 async def test_an_empty_schedule_says_so(workspace: Workspace, slack: FakeSlack) -> None:

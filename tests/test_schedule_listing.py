@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.lifecycle import State
 from bot.records import ReleaseRecord
-from bot.rendering.schedule import SHOWN, schedule_listing
-from bot.schedule import Schedule, clashes
+from bot.rendering.schedule import schedule_listing
+from bot.schedule import SHOWN, Schedule, clashes
 
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
 

@@ -5,24 +5,22 @@ from __future__ import annotations
 from bot.rendering import blocks as bk
 from bot.rendering.freezes import freeze_line
 from bot.rendering.messages import Rendered, state_badge
-from bot.schedule import Schedule, clashes
-
-#: Releases listed one per line; the rest are counted.
-SHOWN = 100
+from bot.schedule import SHOWN, Schedule, clashes
 
 
 def schedule_listing(schedule: Schedule) -> Rendered:
     """`/release schedule`: one line per release, soonest first, with its clashes under it."""
     releases, start, end, days = schedule.releases, schedule.start, schedule.end, schedule.days
-    # A message holds a few hundred lines at most: the soonest SHOWN, and how many more.
+    count = schedule.count
     shown = releases[:SHOWN]
-    found = clashes(releases, of={r.id for r in shown}) if len(releases) > SHOWN else clashes(releases)
+    found = clashes(releases, of={r.id for r in shown}) if count > SHOWN else clashes(releases)
     pairs = len({frozenset((one, clash.other.id)) for one, found_for in found.items() for clash in found_for})
     heading = f"Release schedule: the next {days} day{'s' if days != 1 else ''}"
-    summary = (f"{len(releases)} release{'s' if len(releases) != 1 else ''} from {bk.slack_date(start)} to "
+    summary = (f"{count} release{'s' if count != 1 else ''} from {bk.slack_date(start)} to "
                f"{bk.slack_date(end)}")
     if pairs:
-        summary += f" · :warning: {pairs} overlap{'s' if pairs != 1 else ''} on shared components"
+        summary += (f" · :warning: {pairs} overlap{'s' if pairs != 1 else ''} on shared components"
+                    + (f" among the first {SHOWN}" if count > SHOWN else ""))
     frozen = [freeze_line(f) for f in schedule.freezes[:20]]
     if len(schedule.freezes) > 20:
         frozen.append(f"…and {len(schedule.freezes) - 20} more freezes")
@@ -47,8 +45,8 @@ def schedule_listing(schedule: Schedule) -> Rendered:
             shared = ", ".join(f"`{bk.escape(bk.truncate(c, 60))}`" for c in clash.components[:5])
             lines.append(f"      ↳ overlaps *{clash.other.ref}* "
                          f"{bk.escape(bk.truncate(clash.other.title, 60))} on {shared}")
-    if len(releases) > SHOWN:
-        lines.append(f"…and {len(releases) - SHOWN} more; ask for fewer days (`/release schedule 3`) to see them.")
+    if count > SHOWN:
+        lines.append(f"…and {count - SHOWN} more; ask for fewer days (`/release schedule 3`) to see them.")
     blocks = [bk.header(heading), bk.context(summary), *freeze_blocks, *bk.paragraphs("\n".join(lines))]
     text = f"{heading}: " + ", ".join(r.ref for r in shown)
     return Rendered(bk.message_text(text), bk.cap(blocks))

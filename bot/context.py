@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.approvals import ApprovalService
 from bot.calendar import CalendarService
@@ -18,6 +18,7 @@ from bot.model_versions import ModelVersions
 from bot.plans import PlanService
 from bot.releases import ReleaseService
 from bot.review import ReviewService
+from bot.shared_reads import SharedReads
 from bot.surveys import SurveyService
 from bot.verification import VerificationService
 
@@ -40,3 +41,5 @@ class Services:
     calendar: CalendarService
     incidents: IncidentService
     model_reviews: ModelReviewService
+    #: Read commands' answers, shared by the people who asked before a reading began.
+    reads: SharedReads = field(default_factory=SharedReads)

@@ -35,12 +35,12 @@ async def test_more_commands_than_slots_are_all_answered_never_more_at_once_than
             running -= 1
 
     monkeypatch.setattr(bot.services.releases, "list", slow_list)
-    commands = 8
-    answers = await asyncio.gather(*(workspace.command("list", by=ALICE) for _ in range(commands)))
+    commands = 8  # eight people's own releases: eight questions, none sharing another's answer
+    answers = await asyncio.gather(*(workspace.command("list mine", by=f"U0PERSON{n}") for n in range(commands)))
     assert [a.status for a in answers] == [200] * commands
     await slack.wait_for(lambda: len(slack.responses()) >= commands, timeout=30)
     assert len(slack.responses()) == commands
-    assert all("Releases" in r.all_text() for r in slack.responses())
+    assert all("Your releases" in r.all_text() for r in slack.responses())
     assert most == 2  # queued behind the limit, and the limit used
 
 

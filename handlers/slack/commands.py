@@ -21,12 +21,13 @@ from bot.rendering import blocks as bk
 from bot.rendering import messages
 from bot.rendering.freezes import freezes_listing, frozen_message, unfrozen_message
 from bot.rendering.incidents import linked_answer
+from bot.rendering.messages import Rendered
 from bot.rendering.metrics import metrics_message
 from bot.rendering.views import plan_modal
 from handlers.slack import communications, plan
 from handlers.slack import rollback as rollback_form
 from handlers.slack.arguments import parse_request
-from handlers.slack.common import Invocation, Subcommand, answer, guarded, refuse
+from handlers.slack.common import Invocation, Subcommand, answer, guarded, refuse, told
 from handlers.slack.verification import open_checklist
 
 __all__ = ["Invocation", "Subcommand", "SUBCOMMANDS", "register"]
@@ -71,9 +72,12 @@ async def list_(inv: Invocation, services: Services) -> None:
         heading = "Releases"
     await inv.ack()
 
-    async def work() -> None:
+    async def read() -> Rendered:
         releases, total = await services.releases.list(state=state, owner=owner)
-        await answer(inv.respond, messages.release_list(releases, total, heading))
+        return messages.release_list(releases, total, heading)
+
+    async def work() -> None:
+        await inv.shared_answer(services, ("list", state, owner), read)
 
     await guarded("/release list", inv.respond, work, user=inv.user)
 
@@ -85,13 +89,15 @@ async def show(inv: Invocation, services: Services) -> None:
         return
     await inv.ack()
 
-    async def work() -> None:
+    async def read() -> Rendered | str:
         details = await services.releases.show(release_id)
         if details is None:
-            await refuse(inv.respond, no_such_release(release_id).refusal, release_id)
-            return
+            return told(no_such_release(release_id).refusal, release_id)
         model = await services.releases.model_of(details.release)
-        await answer(inv.respond, messages.release_record(details, model))
+        return messages.release_record(details, model)
+
+    async def work() -> None:
+        await inv.shared_answer(services, ("show", release_id), read)
 
     await guarded("/release show", inv.respond, work, user=inv.user, release=f"REL-{release_id}")
 
@@ -104,9 +110,12 @@ async def metrics(inv: Invocation, services: Services) -> None:
         return
     await inv.ack()
 
-    async def work() -> None:
+    async def read() -> Rendered:
         figures = await services.metrics.key_metrics(request.days, request.model_key, by_risk=True)
-        await answer(inv.respond, metrics_message(figures, services.catalog))
+        return metrics_message(figures, services.catalog)
+
+    async def work() -> None:
+        await inv.shared_answer(services, ("metrics", request.days, request.model_key), read)
 
     await guarded("/release metrics", inv.respond, work, user=inv.user)
 
@@ -372,4 +381,4 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(response_type="ephemeral",
                       text=messages.help_text(f"I don't know `/release {name}`."))
             return
-        await subcommand(Invocation(ack, respond, client, command, words[1:]), services)
+        await subcommand(Invocation(ack, respond, client, command, words[1:], services.reads.now()), services)

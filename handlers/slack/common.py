@@ -4,7 +4,7 @@ never failing after ack."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,15 @@ class Invocation:
     client: AsyncWebClient
     command: dict[str, Any]
     args: list[str]
+    #: When the command came in, on `Services.reads`' clock: which shared answers it may take.
+    asked_at: float
+
+    async def shared_answer(self, services: Services, question: Hashable,
+                            read: Callable[[], Awaitable[Rendered | str]]) -> None:
+        """Answer with `read()`'s message, or with that of the same question's reading that
+        began after this command came in (bot/shared_reads.py): fifty people asking at once
+        make one or two readings, not fifty."""
+        await answer(self.respond, await services.reads.read(question, self.asked_at, read))
 
     @property
     def user(self) -> str:

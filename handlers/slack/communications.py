@@ -54,10 +54,13 @@ async def schedule(inv: Invocation, services: Services) -> None:
         return
     await inv.ack()
 
-    async def work() -> None:
+    async def read() -> Rendered:
         schedule = await services.communications.schedule(days)
         frozen = await services.freezes.overlapping(None, schedule.start, schedule.end)
-        await answer(inv.respond, schedule_listing(replace(schedule, freezes=frozen)))
+        return schedule_listing(replace(schedule, freezes=frozen))
+
+    async def work() -> None:
+        await inv.shared_answer(services, ("schedule", days), read)
 
     await guarded("/release schedule", inv.respond, work, user=inv.user, days=days)
 

@@ -42,6 +42,25 @@ async def test_list_shows_releases_newest_first(workspace: Workspace) -> None:
     assert text.index(f"REL-{second}") < text.index(f"REL-{first}")
 
 
+async def test_list_counts_every_release_planned_whatever_became_of_it(workspace: Workspace) -> None:
+    """The total is counted from the metrics' day rows, not from the releases: each planned
+    release once, whatever its model, and still once after it is cancelled."""
+    first, _ = await plan_release(workspace, title="First")
+    await plan_release(workspace, title="Second", by=BOB, model="quick")
+    await plan_release(workspace, title="Third", by=BOB)
+    seen = len(workspace.slack.responses())
+    answer = await workspace.command(f"cancel REL-{first} no longer needed", by=ALICE)
+    assert answer.status == 200
+    assert "cancelled" in (await workspace.slack.next_response(seen)).all_text()
+    seen += 1
+    await workspace.command("list", by=ALICE)
+    assert "*Releases* (3)" in (await workspace.slack.next_response(seen)).all_text()
+    await workspace.command("list mine", by=BOB)
+    assert "*Your releases* (2)" in (await workspace.slack.next_response(seen + 1)).all_text()
+    await workspace.command("list cancelled", by=ALICE)
+    assert f"REL-{first}" in (await workspace.slack.next_response(seen + 2)).all_text()
+
+
 async def test_list_mine_shows_only_my_releases(workspace: Workspace) -> None:
     mine, _ = await plan_release(workspace, title="Mine", by=ALICE)
     theirs, _ = await plan_release(workspace, title="Theirs", by=BOB)

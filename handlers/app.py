@@ -57,6 +57,7 @@ from handlers.database import failures_named
 from handlers.slack import edge
 from handlers.slack.after_ack import ResponseUrls
 from storage import db, migrate
+from storage.changes import Committed
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger("releasebot")
@@ -194,10 +195,11 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     api = handlers.api.ApiParts(tokens, PipelineService(uow, catalog, clock, releases, verification, freezes),
                                 gate, IdempotentRequests(uow, clock))
 
-    def committed() -> None:
-        heartbeat.wake()
-        heartbeat.rearm()
-        gate.changed()
+    def committed(change: Committed) -> None:
+        if change.enqueued:
+            heartbeat.wake()
+            heartbeat.rearm()
+        gate.changed(None if change.everything else change.releases)
 
     uow.on_commit = committed
     bolt_log = logging.getLogger("releasebot.bolt")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.changes import note
 from storage.tables import FreezeEventRow, FreezeRow
 
 
@@ -16,6 +17,7 @@ class FreezeRepository:
         self.session = session
 
     async def add(self, values: dict[str, Any]) -> FreezeRow:
+        note(self.session, None)  # a held gate of any release may now wait for it
         row = FreezeRow(**values)
         self.session.add(row)
         await self.session.flush()
@@ -38,6 +40,7 @@ class FreezeRepository:
     async def end(self, freeze_id: int, now: datetime, ends_at: datetime, by: str) -> bool:
         """End a freeze early (at `ends_at`: now, or its start if it has not begun); False when
         it had already ended (of two racing, one wins)."""
+        note(self.session, None)
         result = await self.session.execute(
             update(FreezeRow).where(FreezeRow.id == freeze_id, FreezeRow.ends_at > now, FreezeRow.ended_at.is_(None))
             .values(ends_at=ends_at, ended_at=now, ended_by=by)

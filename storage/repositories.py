@@ -14,6 +14,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.changes import note
 from storage.facts import COUNTED_COLUMNS, COUNTED_KINDS, FactsRepository
 from storage.tables import (
     ApprovalRow,
@@ -45,6 +46,7 @@ class ReleaseRepository:
         row: ReleaseRow | None = (await self.session.execute(stmt)).scalar_one_or_none()
         if row is not None:
             await FactsRepository(self.session).mark(row.id, created=True)
+            note(self.session, row.id)
             return row, True
         existing = (
             await self.session.execute(select(ReleaseRow).where(ReleaseRow.origin_key == values["origin_key"]))
@@ -65,6 +67,7 @@ class ReleaseRepository:
 
     async def move(self, release_id: int, from_state: str, to_state: str, now: datetime) -> bool:
         """Change state only if it is still `from_state`: of two racing transitions, one wins."""
+        note(self.session, release_id)
         result = await self.session.execute(
             update(ReleaseRow)
             .where(ReleaseRow.id == release_id, ReleaseRow.state == from_state)
@@ -76,6 +79,7 @@ class ReleaseRepository:
         """Record a change that is not a transition (a new window, say), bumping the version."""
         if COUNTED_COLUMNS.intersection(changes):
             await FactsRepository(self.session).mark(release_id)
+        note(self.session, release_id)
         await self.session.execute(
             update(ReleaseRow)
             .where(ReleaseRow.id == release_id)
@@ -136,6 +140,7 @@ class EventRepository:
     ) -> None:
         if kind in COUNTED_KINDS:
             await FactsRepository(self.session).mark(release_id)
+        note(self.session, release_id)
         self.session.add(ReleaseEventRow(release_id=release_id, kind=kind, actor=actor, at=at, data=data or {}))
         await self.session.flush()
 
@@ -169,6 +174,7 @@ class ApprovalRepository:
     async def add(self, release_id: int, approver: str, decision: str, at: datetime,
                   reason: str | None = None) -> bool:
         """Record a decision; False when this person had already decided (the unique key says so)."""
+        note(self.session, release_id)
         values = {"release_id": release_id, "approver": approver, "decision": decision, "reason": reason, "at": at}
         stmt = insert_ignoring_conflicts(self.session, ApprovalRow, values, ["release_id", "approver"])
         result = await self.session.execute(stmt.returning(ApprovalRow.id))
@@ -177,6 +183,7 @@ class ApprovalRepository:
     async def withdraw(self, release_id: int) -> int:
         """Withdraw every decision on a release (approvals given for a plan that changed): the
         approvers may decide again. The events keep who had decided and when."""
+        note(self.session, release_id)
         result = await self.session.execute(delete(ApprovalRow).where(ApprovalRow.release_id == release_id))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -193,6 +200,7 @@ class VerificationRepository:
 
     async def add(self, values: dict[str, Any]) -> bool:
         """Record an outcome; False when this submission already recorded it (the unique key says so)."""
+        note(self.session, values["release_id"])
         stmt = insert_ignoring_conflicts(self.session, VerificationRow, values,
                                          ["submission", "stage", "criterion"])
         result = await self.session.execute(stmt.returning(VerificationRow.id))

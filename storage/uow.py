@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from storage import db
+from storage import changes, db
 from storage.api import ApiRequestRepository, PipelineQueries, TokenRepository
 from storage.facts import FactsRepository
 from storage.freezes import FreezeRepository
@@ -50,7 +50,7 @@ class UnitOfWork:
     incidents: IncidentRepository
     model_review: ModelReviewQueries
 
-    def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[], None] | None = None,
+    def __init__(self, sessions: async_sessionmaker[Any], on_commit: Callable[[changes.Committed], None] | None = None,
                  read_only: bool = False):
         self._sessions = sessions
         self._on_commit = on_commit
@@ -98,10 +98,11 @@ class UnitOfWork:
         """Make the use case's changes one fact: state, events and outbox rows together,
         and the key metrics' facts of the releases they touched (storage/facts.py)."""
         await self.facts.refresh()
+        done = changes.taken(self.session, self.outbox.enqueued)
         await self.session.commit()
         self._committed = True
-        if self.outbox.enqueued and self._on_commit:
-            self._on_commit()
+        if done.anything and self._on_commit:
+            self._on_commit(done)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -122,11 +123,12 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """Makes units of work; `on_commit` wakes the outbox dispatcher when messages were queued."""
+    """Makes units of work; `on_commit` hears what each commit changed (storage/changes.py):
+    the outbox dispatcher wakes for queued messages, a held gate request for its release."""
 
     def __init__(self, sessions: async_sessionmaker[Any]):
         self.sessions = sessions
-        self.on_commit: Callable[[], None] | None = None
+        self.on_commit: Callable[[changes.Committed], None] | None = None
 
     def __call__(self, read_only: bool = False) -> UnitOfWork:
         return UnitOfWork(self.sessions, self.on_commit, read_only)

@@ -89,6 +89,37 @@ async def test_a_waiting_gate_answers_when_the_approver_clicks(bot: Releasebot, 
     assert "Integration tests green (not verified)" in answer["reason"]
 
 
+async def test_a_waiting_gate_is_not_woken_by_other_releases_changing(
+        bot: Releasebot, ci: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held for 3 s while ten other releases are planned and submitted (twenty commits): the
+    held request reads its release again on its own once a second, not after each commit."""
+    assert bot.api is not None
+    gate = bot.api.gate
+    ref = (await ci.post("/releases", release_body()))["id"]
+    await ci.post(f"/releases/{ref}/submit")
+    looks: list[int] = []
+    ask = gate.ask
+
+    async def counted(release_id: int) -> object:
+        looks.append(release_id)
+        return await ask(release_id)
+
+    monkeypatch.setattr(gate, "ask", counted)
+    waiting = asyncio.create_task(ci.get(f"/releases/{ref}/gate?wait=3"))
+    await eventually(lambda: _looked(looks))
+    for n in range(10):
+        other = (await ci.post("/releases", release_body(title=f"Other {n}")))["id"]
+        await ci.post(f"/releases/{other}/submit")
+    answer = await asyncio.wait_for(waiting, timeout=20)
+    assert answer["state"] == "awaiting_approval"
+    mine = int(str(ref).removeprefix("REL-"))
+    assert set(looks) == {mine} and 1 <= len(looks) <= 5  # the first answer, then about one a second
+
+
+async def _looked(looks: list[int]) -> bool:
+    return bool(looks)
+
+
 async def test_the_calendar_takes_pipeline_tokens_and_the_old_setting(bot: Releasebot, workspace: Workspace,
                                                                       ci: Pipeline) -> None:
     ref = (await ci.post("/releases", release_body()))["id"]

@@ -4,8 +4,10 @@ A survey a person waits for must leave when it is due, not at the next poll. Eac
 when it next has something to do (`next_due(after)`: the first moment after its last run);
 one timer per job wakes it then. A commit that queues messages (the unit of work's
 on_commit: a release released, a release submitted) re-arms every job, because it may have
-created an earlier due time. The poll stays, slow, as the safety net for facts another
-replica wrote and for anything refused on its turn.
+created an earlier due time; re-arms come at most every `REARM_GAP_SECONDS`, the first at
+once (each reads every job's next due time: under a hundred commits a second they ran back
+to back, and the pipelines' requests waited behind them, bench/api.py). The poll stays,
+slow, as the safety net for facts another replica wrote and for anything refused on its turn.
 
 Every run of a job goes through one task at a time per job, whatever woke it (its timer, the
 poll, a re-arm), so a job never overlaps itself. Several replicas may run the same job at
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 NextDue = Callable[[datetime], Awaitable[datetime | None]]
 #: Wake a little after the due time, so that the job's `now >= due` holds on arrival.
 LATE_BY_SECONDS = 0.02
+#: The least time between two re-arms after commits (by the event loop's clock).
+REARM_GAP_SECONDS = 0.2
 
 
 @dataclass
@@ -55,6 +59,8 @@ class DueJobs:
         self.clock = clock
         self.jobs: dict[str, _Job] = {}
         self.running = False
+        self._last_rearm = float("-inf")
+        self._rearm_later: asyncio.TimerHandle | None = None
 
     def add(self, name: str, run: Callable[[], Awaitable[object]], next_due: NextDue | None = None) -> None:
         self.jobs[name] = _Job(name, run, next_due)
@@ -72,7 +78,23 @@ class DueJobs:
             self._kick(job, run=True)
 
     def rearm(self) -> None:
-        """Something was committed that may come due before the planned wake-ups: ask again."""
+        """Something was committed that may come due before the planned wake-ups: ask again,
+        now, or `REARM_GAP_SECONDS` after the last time (one re-arm for every commit between)."""
+        if self._rearm_later is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        wait = self._last_rearm + REARM_GAP_SECONDS - loop.time()
+        if wait <= 0:
+            self._rearm_now()
+        else:
+            self._rearm_later = loop.call_later(wait, self._rearm_now)
+
+    def _rearm_now(self) -> None:
+        self._rearm_later = None
+        self._last_rearm = asyncio.get_running_loop().time()
         for job in self.jobs.values():
             if job.next_due is not None:
                 self._kick(job, run=False)
@@ -89,6 +111,9 @@ class DueJobs:
         Not cancelling at once matters: a query cancelled half way leaves the database driver's
         thread to answer a loop that may be closed by then."""
         self.running = False
+        if self._rearm_later is not None:
+            self._rearm_later.cancel()
+            self._rearm_later = None
         tasks = []
         for job in self.jobs.values():
             if job.timer is not None:

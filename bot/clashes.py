@@ -14,7 +14,7 @@ from bot.lifecycle import Event
 from bot.outbox import Message
 from bot.records import ReleaseRecord
 from bot.rendering.freezes import clash_notice
-from bot.schedule import SCHEDULED_STATES, Clash, clashes
+from bot.schedule import CLASH_CANDIDATES, SCHEDULED_STATES, Clash, clashes
 from storage.uow import UnitOfWork
 
 
@@ -32,13 +32,18 @@ class ClashFinder:
         self.freezes = freezes
 
     async def of(self, uow: UnitOfWork, release: ReleaseRecord) -> WindowClashes:
-        """In the caller's transaction, so a warning describes the window being committed."""
+        """In the caller's transaction, so a warning describes the window being committed.
+
+        Every release meeting the window is a candidate (up to `CLASH_CANDIDATES`; it read the
+        first 200 by start, and missed a clash with one planned later in a busy window), and
+        only this release's pairs are compared."""
         start, end = release.planned_start, release.planned_end
         frozen = await self.freezes.overlapping_within(uow, release.model_key, start, end)
-        others = [ReleaseRecord.from_row(r) for r in await uow.releases.in_window(start, end, SCHEDULED_STATES)
-                  if r.id != release.id]
-        found = clashes([release, *others]).get(release.id, []) if release.components else []
-        return WindowClashes(frozen, found)
+        if not release.components:
+            return WindowClashes(frozen, [])
+        rows = await uow.releases.in_window(start, end, SCHEDULED_STATES, limit=CLASH_CANDIDATES)
+        others = [ReleaseRecord.from_row(r) for r in rows if r.id != release.id]
+        return WindowClashes(frozen, clashes([release, *others], of={release.id}).get(release.id, []))
 
 
 class ClashNotices:

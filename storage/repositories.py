@@ -86,12 +86,16 @@ class ReleaseRepository:
             .values(version=ReleaseRow.version + 1, updated_at=now, **changes)
         )
 
-    async def in_window(self, start: datetime, end: datetime, states: Sequence[str], limit: int = 200
+    @staticmethod
+    def _in_window(start: datetime, end: datetime, states: Sequence[str]) -> list[Any]:
+        return [ReleaseRow.planned_start < end, ReleaseRow.planned_end > start, ReleaseRow.state.in_(states)]
+
+    async def in_window(self, start: datetime, end: datetime, states: Sequence[str], *, limit: int
                         ) -> list[ReleaseRow]:
-        """Releases in `states` whose planned window overlaps [start, end), soonest first."""
+        """Releases in `states` whose planned window overlaps [start, end), soonest first: the
+        first `limit` (each caller says how many it can use, and what it does beyond them)."""
         result = await self.session.execute(
-            select(ReleaseRow)
-            .where(ReleaseRow.planned_start < end, ReleaseRow.planned_end > start, ReleaseRow.state.in_(states))
+            select(ReleaseRow).where(*self._in_window(start, end, states))
             .order_by(ReleaseRow.planned_start, ReleaseRow.id)
             .limit(limit)
         )
@@ -100,9 +104,7 @@ class ReleaseRepository:
     async def count_in_window(self, start: datetime, end: datetime, states: Sequence[str]) -> int:
         """How many releases `in_window` would give without its limit."""
         result = await self.session.execute(
-            select(func.count()).select_from(ReleaseRow)
-            .where(ReleaseRow.planned_start < end, ReleaseRow.planned_end > start, ReleaseRow.state.in_(states))
-        )
+            select(func.count()).select_from(ReleaseRow).where(*self._in_window(start, end, states)))
         return int(result.scalar_one())
 
     async def newest(

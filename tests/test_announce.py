@@ -189,7 +189,7 @@ async def test_a_busy_schedule_counts_every_release_and_finds_clashes_beyond_tho
     text = listing.all_text()
     assert lint_message(listing.params) == []
     assert "252 releases from" in text and "…and 152 more" in text
-    assert "1 overlap on shared components among the first 100" in text
+    assert "1 overlap on shared components involving the first 100" in text
     assert ":warning: *REL-3000* Long ledger migration" in text
     assert "↳ overlaps *REL-3001* Ledger index on `ledger-db`" in text
     assert "*REL-3001* Ledger index ·" not in text  # counted, not listed

@@ -17,8 +17,21 @@ from bot.config import Settings
 from bot.freeze_input import FreezeRequest, parse_freeze
 from bot.rendering.metrics import metrics_message
 from handlers.app import Releasebot
-from tests.conftest import ALICE, CHANNEL, EVE, MODELS, MovableClock, drive, eventually, plan_release, settle, window
+from tests.conftest import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    EVE,
+    MODELS,
+    MovableClock,
+    drive,
+    eventually,
+    plan_release,
+    settle,
+    window,
+)
 from tests.fake_slack import FakeSlack
+from tests.seed import add_release
 from tests.test_home import open_home
 from tests.test_window import in_days, open_window_modal, window_values
 from tests.verifying import APPROVALS, approved, ask, details, state_of
@@ -190,6 +203,30 @@ async def test_planning_and_the_approval_request_warn_of_a_freeze_and_a_clashing
     request = (await slack.wait_for(lambda: [p for p in slack.posts(APPROVALS) if f"REL-{second} " in p.text]))[0]
     assert "Clashes with the change schedule" in request.all_text()
     assert "FRZ-1" in request.all_text() and f"REL-{first}" in request.all_text()
+
+
+async def test_planning_warns_of_a_clash_beyond_the_first_200_releases_of_a_busy_window(
+        workspace: Workspace, bot: Releasebot, slack: FakeSlack) -> None:
+    """A ten-day window met by 250 releases of other components, and one, starting last, on
+    the ledger database: the owner is told of that one."""
+    start, _ = window(days=2)
+    async with bot.services.releases.uow() as uow:
+        for n in range(250):
+            at = start + timedelta(minutes=30 * n)
+            await add_release(uow, id=5000 + n, model="quick", state="planned", owner=BOB, created=start,
+                              window=(at, at + timedelta(minutes=20)), components=[f"service-{n}"])
+        at = start + timedelta(days=9)
+        await add_release(uow, id=5999, model="quick", state="approved", owner=BOB, created=start,
+                          window=(at, at + timedelta(hours=1)), title="Ledger index", components=["Ledger-DB"])
+        await uow.commit()
+    planned, _ = await plan_release(workspace, title="Ledger migration", start=start, end=start + timedelta(days=10))
+
+    def told() -> list[str]:
+        return [p.all_text() for p in slack.posts() if p.channel.startswith("D")
+                and f"REL-{planned}" in p.all_text() and "clashes" in p.all_text()]
+
+    notice = (await slack.wait_for(told))[0]
+    assert "REL-5999" in notice and "REL-5000" not in notice
 
 
 async def _is(bot: Releasebot, release_id: int, state: str) -> bool:

@@ -20,7 +20,7 @@ def schedule_listing(schedule: Schedule) -> Rendered:
                f"{bk.slack_date(end)}")
     if pairs:
         summary += (f" · :warning: {pairs} overlap{'s' if pairs != 1 else ''} on shared components"
-                    + (f" among the first {SHOWN}" if count > SHOWN else ""))
+                    + (f" involving the first {SHOWN}" if count > SHOWN else ""))
     frozen = [freeze_line(f) for f in schedule.freezes[:20]]
     if len(schedule.freezes) > 20:
         frozen.append(f"…and {len(schedule.freezes) - 20} more freezes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.lifecycle import Event, in_support
+from bot.lifecycle import in_support
 from bot.model_versions import ModelVersions
 from bot.outbox import Message, card_anchor
 from bot.records import IncidentRecord, ReleaseRecord, VerificationRecord
@@ -26,8 +26,9 @@ class ReleaseCards:
             notify_user=release.owner,
         ).enqueue(uow, now)
 
-    async def refresh(self, uow: UnitOfWork, release: ReleaseRecord, event: Event | None, now: datetime) -> None:
-        """Follows every event: queue the card's update to the release as it now is."""
+    async def refresh(self, uow: UnitOfWork, release: ReleaseRecord, now: datetime) -> None:
+        """At the end of every transaction that changed the release: queue the card's update
+        to the release as it now is."""
         verifications = [VerificationRecord.from_row(v) for v in await uow.verifications.for_release(release.id)]
         incidents = [IncidentRecord.from_row(i) for i in await uow.incidents.for_release(release.id)]
         model = await self.versions.for_release(release, uow)

@@ -1,4 +1,5 @@
-"""What follows an event of a release, declared in one table (DESIGN.md §2).
+"""What follows an event of a release, declared in one table (DESIGN.md §2), and what runs
+once at the end of a transaction that changed a release (`at_end`: the card).
 
 Each follower runs in the transaction of the event it follows, in this order, so the
 messages an event causes are committed with it. Adding a capability that reacts to the
@@ -18,7 +19,7 @@ from bot.model_versions import ModelVersions
 from bot.plans import PlanFollowers
 from bot.review import ReviewReports
 from bot.standard_changes import pre_authorize
-from bot.transitions import Follower
+from bot.transitions import AtEnd, Follower
 from bot.verification import ready_without_checks
 
 
@@ -27,8 +28,6 @@ def followers(catalog: Catalog, versions: ModelVersions, cards: ReleaseCards,
     requests = ApprovalRequests(versions, clash_finder)
     plans = PlanFollowers(catalog)
     return [
-        # The card shows the release as it now is, whatever happened.
-        Follower("release card", None, cards.refresh),
         # The communication plan queues what the event calls for and withdraws what it voids.
         Follower("communications", None, CommunicationPlanner(catalog, versions).after),
         # The approval request is posted on submission and kept current as decisions arrive.
@@ -49,3 +48,8 @@ def followers(catalog: Catalog, versions: ModelVersions, cards: ReleaseCards,
         Follower("release review", frozenset({EventKind.CLOSED, EventKind.ROLLED_BACK,
                                                EventKind.ROLLBACK_PLAN_NOTED}), reports.follow),
     ]
+
+
+def at_end(cards: ReleaseCards) -> list[AtEnd]:
+    # The card shows the release as it now is, whatever happened in the transaction.
+    return [cards.refresh]

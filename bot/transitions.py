@@ -30,6 +30,11 @@ Decide = Callable[[UnitOfWork, ReleaseRecord, datetime], Awaitable[Decision | No
 #: approved release with nothing to verify becomes ready), which is applied in turn.
 FollowerRun = Callable[[UnitOfWork, ReleaseRecord, Event, datetime], Awaitable[Decision | None]]
 
+#: What runs once at the end of a transaction that changed the release, with the release as it
+#: ends: the card. After each step of a cascade (submitted, approved, ready) it queued an
+#: update only for the next step's to replace, reading what the card shows each time.
+AtEnd = Callable[[UnitOfWork, ReleaseRecord, datetime], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class Follower:
@@ -47,10 +52,12 @@ class Conflict(Exception):
 
 
 class Transitions:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, followers: Sequence[Follower] = ()):
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, followers: Sequence[Follower] = (),
+                 at_end: Sequence[AtEnd] = ()):
         self.uow = uow
         self.clock = clock
         self.followers: Sequence[Follower] = followers
+        self.at_end: Sequence[AtEnd] = at_end
 
     async def run(self, release_id: int, decide: Decide) -> Outcome[ReleaseRecord]:
         now = self.clock()
@@ -58,6 +65,7 @@ class Transitions:
             row = await uow.releases.get(release_id, for_update=True)
             if row is None:
                 return Outcome.of(no_such_release(release_id).refusal)
+            before = row.version
             decision = await decide(uow, ReleaseRecord.from_row(row), now)
             if isinstance(decision, Refused):
                 return Outcome.of(decision.refusal)
@@ -70,6 +78,9 @@ class Transitions:
                     release = await self.apply(uow, release, decision, now)
                 except Conflict:
                     return Outcome.of(conflict(release_id).refusal)
+            if release.version != before:  # a step was applied (by `decide`, or here)
+                for end in self.at_end:
+                    await end(uow, release, now)
             await uow.commit()
         return Outcome.success(release)
 

@@ -31,7 +31,7 @@ from bot.communications import CommunicationService
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
-from bot.followers import followers
+from bot.followers import at_end, followers
 from bot.freezes import FreezeService
 from bot.gate import Gate
 from bot.heartbeat import Heartbeat
@@ -167,7 +167,7 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
     clash_finder = ClashFinder(freezes)
     cards = ReleaseCards(versions)
     reports = ReviewReports(versions, catalog.templates)
-    transitions = Transitions(uow, clock, followers(catalog, versions, cards, reports, clash_finder))
+    transitions = Transitions(uow, clock, followers(catalog, versions, cards, reports, clash_finder), at_end(cards))
     releases = ReleaseService(uow, catalog, clock, transitions, cards, versions, roles, ClashNotices(clash_finder))
     approvals = ApprovalService(uow, versions, clock, transitions, roles)
     verification = VerificationService(uow, versions, transitions, roles, freezes)

@@ -9,10 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.catalog import Catalog
 from bot.config import Settings
 from handlers.app import Releasebot
+from storage.tables import OutboxRow
 from tests.conftest import ALICE, BOB, eventually, settle
 from tests.fake_slack import Call, FakeSlack
 from tests.pipeline import Pipeline, release_body, token
@@ -135,6 +137,11 @@ async def test_a_pre_authorized_model_is_approved_on_submission(bot: Releasebot,
     assert next(e for e in record["events"] if e["kind"] == "approved")["data"] == {"pre_authorized": True}
     await settle(bot)
     assert not [p for p in slack.posts(APPROVALS) if has_button(p, "Approve") and f"{ref} " in p.text]
+    # Three steps in one transaction, one update of the card: the release as it ended.
+    async with bot.services.releases.uow(read_only=True) as uow:
+        updates = list((await uow.session.execute(
+            select(OutboxRow.dedupe_key).where(OutboxRow.dedupe_key.like(f"{ref}:card:v%")))).scalars())
+    assert len(updates) == 1, updates
 
 
 async def test_concurrent_verification_posts_from_two_jobs_make_the_release_ready_once(

@@ -89,15 +89,14 @@ class Transitions:
         """Store a decision about `release` (as it was read, locked), then its followers.
         Returns the release as it is afterwards; raises Conflict if the state moved meanwhile."""
         if isinstance(decision, Moved):
-            if not await uow.releases.move(release.id, release.state.value, decision.to.value, now):
+            row = await uow.releases.move(release.id, release.state.value, decision.to.value, now)
+            if row is None:
                 raise Conflict(release.ref)
         else:
-            await uow.releases.touch(release.id, now, **decision.changes)
+            row = await uow.releases.touch(release.id, now, **decision.changes)
+        after = latest = ReleaseRecord.from_row(row)  # as the update returned it
         event = decision.event
         await uow.events.append(release.id, event.kind.value, event.actor, event.at, dict(event.data))
-        row = await uow.releases.get(release.id)
-        assert row is not None
-        after = latest = ReleaseRecord.from_row(row)
         for follower in self.followers:
             if not follower.follows(event):
                 continue

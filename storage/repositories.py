@@ -65,26 +65,33 @@ class ReleaseRepository:
         result = await self.session.execute(select(ReleaseRow).where(ReleaseRow.id.in_(list(ids))))
         return list(result.scalars())
 
-    async def move(self, release_id: int, from_state: str, to_state: str, now: datetime) -> bool:
-        """Change state only if it is still `from_state`: of two racing transitions, one wins."""
+    async def move(self, release_id: int, from_state: str, to_state: str, now: datetime) -> ReleaseRow | None:
+        """Change state only if it is still `from_state`: of two racing transitions, one wins.
+        The release as it now is (RETURNING, not read again), or None when the race was lost."""
         note(self.session, release_id)
         result = await self.session.execute(
             update(ReleaseRow)
             .where(ReleaseRow.id == release_id, ReleaseRow.state == from_state)
             .values(state=to_state, version=ReleaseRow.version + 1, updated_at=now)
+            .returning(ReleaseRow).execution_options(populate_existing=True)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        row: ReleaseRow | None = result.scalar_one_or_none()
+        return row
 
-    async def touch(self, release_id: int, now: datetime, **changes: Any) -> None:
-        """Record a change that is not a transition (a new window, say), bumping the version."""
+    async def touch(self, release_id: int, now: datetime, **changes: Any) -> ReleaseRow:
+        """Record a change that is not a transition (a new window, say), bumping the version;
+        the release as it now is."""
         if COUNTED_COLUMNS.intersection(changes):
             await FactsRepository(self.session).mark(release_id)
         note(self.session, release_id)
-        await self.session.execute(
+        result = await self.session.execute(
             update(ReleaseRow)
             .where(ReleaseRow.id == release_id)
             .values(version=ReleaseRow.version + 1, updated_at=now, **changes)
+            .returning(ReleaseRow).execution_options(populate_existing=True)
         )
+        row: ReleaseRow = result.scalar_one()
+        return row
 
     @staticmethod
     def _in_window(start: datetime, end: datetime, states: Sequence[str]) -> list[Any]:

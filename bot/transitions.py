@@ -4,9 +4,9 @@ Every use case that moves a release or records a fact about it goes through `Tra
 the row is locked, the use case's `decide` asks `bot.lifecycle` (and may record rows of its
 own: approvals, verification outcomes), and the decision is applied as a conditional update
 with its event. Then the followers declared in `bot.followers` run in the same transaction
-(the card, the approval request, the communications…), so a fact and the messages it causes
-are committed together, or not at all: a refusal, a lost race or an exception rolls back
-everything `decide` wrote.
+(the approval request, the communications…), and the card once as it ends, so a fact and
+the messages it causes are committed together, or not at all: a refusal, a lost race or an
+exception rolls back everything `decide` wrote.
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ class ApprovalService:
         self.clock = clock
         self.transitions = transitions
         self.roles = roles
+        #: When the last run of `remind` that went through to the end began: every turn that
+        #: had begun by then was nudged (or found nobody to nudge) by that run.
+        self._reminded_through: datetime | None = None
 
     async def approvers(self, model: ReleaseModel) -> frozenset[str]:
         return await self.roles.approvers(model)
@@ -89,31 +92,35 @@ class ApprovalService:
         return Outcome.of(refused.refusal) if refused else Outcome.success(who.release)
 
     async def remind(self) -> None:
-        """Scheduled: nudge approvers who have not answered, once per `remind_every` waited."""
+        """Scheduled: nudge approvers who have not answered, once per `remind_every` waited.
+
+        Only turns that began since the last complete run are nudged: with two thousand
+        releases awaiting approval, every run (one comes due every few seconds) used to open
+        a write transaction per release to find its reminder already queued. The outbox's
+        unique keys still keep each reminder once when several replicas, or a restarted
+        process (which nudges every current turn once), run it."""
         now = self.clock()
+        through = self._reminded_through if self._reminded_through and self._reminded_through <= now else None
         async with self.uow(read_only=True) as uow:
             waiting = await uow.approvals.awaiting_since(None)
-            releases = {r.id: ReleaseRecord.from_row(r) for r in await uow.releases.by_ids([i for i, _ in waiting])}
-        for release_id, submitted_at in waiting:
-            release = releases.get(release_id)
+        for release_id, key, version, submitted_at in waiting:
             # The release's own version says whether and how often its approvers are nudged.
-            model = await self.versions.for_release(release) if release else None
+            model = await self.versions.kept(key, version)
             every = model.approval.remind_every if model else None
             if model is None or every is None:
                 continue
             turn = int((now - submitted_at) / every)
-            if turn >= 1:
+            if turn >= 1 and (through is None or submitted_at + every * turn > through):
                 await self._nudge(release_id, model, await self.approvers(model), turn, now)
+        self._reminded_through = now
 
     async def next_due(self, after: datetime) -> datetime | None:
         """The first moment after `after` an approver who has not answered is due a nudge."""
         async with self.uow(read_only=True) as uow:
             waiting = await uow.approvals.awaiting_since(None)
-            releases = {r.id: ReleaseRecord.from_row(r) for r in await uow.releases.by_ids([i for i, _ in waiting])}
         moments: list[datetime] = []
-        for release_id, submitted_at in waiting:
-            release = releases.get(release_id)
-            model = await self.versions.for_release(release) if release else None
+        for _, key, version, submitted_at in waiting:
+            model = await self.versions.kept(key, version)
             every = model.approval.remind_every if model else None
             if every:
                 turn = max(int((after - submitted_at) / every) + 1, 1)

@@ -83,9 +83,14 @@ class ModelVersions:
         """The release model of this release: the version it was planned with. A release
         planned before versions were kept, whose file was gone when they began, has only the
         file (if it comes back)."""
-        if release.model_version is None:
-            return self.catalog.get(release.model_key)
-        return await self.get(release.model_key, release.model_version, uow)
+        return await self.kept(release.model_key, release.model_version, uow)
+
+    async def kept(self, key: str, version: str | None, uow: UnitOfWork | None = None) -> ReleaseModel | None:
+        """The model a release keeps, from its key and version (None: planned before versions
+        were kept), for callers that read only those columns."""
+        if version is None:
+            return self.catalog.get(key)
+        return await self.get(key, version, uow)
 
     async def with_early_life_support(self, uow: UnitOfWork) -> list[tuple[str, str | None]]:
         """The stored versions (and, as None, the unversioned releases' current files) whose

@@ -4,7 +4,12 @@ CAROL and DAVE approve, quorum 2, no self-approval; ALICE plans)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from bot.approvals import ApprovalService
 from handlers.app import Releasebot
 from tests.blockkit_lint import lint_calls
 from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, MovableClock, eventually, plan_release, settle
@@ -274,3 +279,43 @@ async def test_approvers_who_have_not_answered_are_nudged_every_remind_every(
     await workspace.click("Approve", on=request_now(slack, request), by=CAROL)
     await eventually(lambda: _is(bot, release_id, "approved"))
     assert await tick(hours=8) == [CAROL, CAROL, DAVE, DAVE]  # decided: no more nudges
+
+
+async def test_a_reminder_run_touches_only_the_turns_that_began_since_the_last(
+    workspace: Workspace, bot: Releasebot, slack: FakeSlack, clock: MovableClock
+) -> None:
+    """With thousands of releases awaiting approval a run comes due every few seconds; it must
+    not open a write transaction per release to find each reminder already queued."""
+    await submitted(workspace)
+    await submitted(workspace)
+    writes: list[str] = []
+
+    def executing(conn: Connection, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("INSERT INTO outbox") and ":approval-reminder:" in repr(parameters):
+            writes.append(statement)
+
+    async def tick(**delta: float) -> tuple[int, int]:
+        """Reminders one run tried to queue (each attempt a write transaction, queued or found
+        already there), and the reminders Slack has seen in all."""
+        clock.advance(**delta)
+        writes.clear()
+        event.listen(bot.engine.sync_engine, "before_cursor_execute", executing)
+        try:
+            await bot.services.approvals.remind()
+        finally:
+            event.remove(bot.engine.sync_engine, "before_cursor_execute", executing)
+        await settle(bot)
+        return len(writes), len([c for c in slack.posts() if "waiting for your approval" in c.text])
+
+    assert await tick(hours=4, minutes=1) == (6, 6)  # BOB, CAROL and DAVE, for each release
+    assert await tick(minutes=30) == (0, 6)          # nothing began since: nothing written
+    await submitted(workspace)                       # at 4:31
+    assert await tick(hours=3, minutes=28) == (0, 6)  # 7:59: no turn began
+    assert await tick(minutes=2) == (6, 12)           # 8:01: the first two's second turn
+    assert await tick(minutes=31) == (3, 15)          # 8:32: the third's first, alone
+    assert await tick(minutes=10) == (0, 15)
+    restarted = ApprovalService(bot.services.approvals.uow, bot.services.versions, clock,
+                                bot.services.approvals.transitions, bot.services.approvals.roles)
+    await restarted.remind()                          # a new process nudges every current turn…
+    await settle(bot)
+    assert len([c for c in slack.posts() if "waiting for your approval" in c.text]) == 15  # …once

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bot.lifecycle import State
 from bot.records import ReleaseRecord
 from bot.rendering.schedule import schedule_listing
-from bot.schedule import SHOWN, Schedule, clashes
+from bot.schedule import SHOWN, Schedule, clashes, sweep
 
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -45,6 +45,20 @@ def test_the_sweep_finds_what_comparing_every_pair_finds() -> None:
     assert all(rid in some or all(c.other.id in some for c in found) for rid, found in only.items())
     assert {rid: found for rid, found in lowered(only).items() if rid in some} \
         == {rid: found for rid, found in brute_force(releases).items() if rid in some}
+
+
+def test_a_sweep_that_keeps_a_few_clashes_per_release_still_counts_every_pair() -> None:
+    releases = [release(n, (n * 7) % 40, 1 + n % 5, *(["api"] if n % 2 else []), *(["DB"] if n % 3 else ["db"]))
+                for n in range(1, 60)]
+    every = brute_force(releases)
+    kept = sweep(releases, keep=2)
+    assert kept.pairs == sum(len(found) for found in every.values()) // 2
+    assert set(kept.of) == set(every)
+    assert all(1 <= len(found) <= 2 for found in kept.of.values())
+    assert all({c.other.id for c in found} <= {other for other, _ in every[rid]} for rid, found in kept.of.items())
+    some = {r.id for r in releases[:10]}
+    pairs = {frozenset((a, b)) for a, found in every.items() for b, _ in found if a in some or b in some}
+    assert sweep(releases, of=some, keep=1).pairs == len(pairs)
 
 
 def test_a_busy_schedule_lists_the_soonest_and_counts_the_rest() -> None:

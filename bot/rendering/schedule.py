@@ -5,7 +5,10 @@ from __future__ import annotations
 from bot.rendering import blocks as bk
 from bot.rendering.freezes import freeze_line
 from bot.rendering.messages import Rendered, state_badge
-from bot.schedule import SHOWN, Schedule, clashes
+from bot.schedule import SHOWN, Schedule, sweep
+
+#: Clashes drawn under each listed release.
+CLASHES_SHOWN = 5
 
 
 def schedule_listing(schedule: Schedule) -> Rendered:
@@ -13,8 +16,8 @@ def schedule_listing(schedule: Schedule) -> Rendered:
     releases, start, end, days = schedule.releases, schedule.start, schedule.end, schedule.days
     count = schedule.count
     shown = releases[:SHOWN]
-    found = clashes(releases, of={r.id for r in shown}) if count > SHOWN else clashes(releases)
-    pairs = len({frozenset((one, clash.other.id)) for one, found_for in found.items() for clash in found_for})
+    swept = sweep(releases, of={r.id for r in shown} if count > SHOWN else None, keep=CLASHES_SHOWN)
+    found, pairs = swept.of, swept.pairs
     heading = f"Release schedule: the next {days} day{'s' if days != 1 else ''}"
     summary = (f"{count} release{'s' if count != 1 else ''} from {bk.slack_date(start)} to "
                f"{bk.slack_date(end)}")
@@ -41,7 +44,7 @@ def schedule_listing(schedule: Schedule) -> Rendered:
             f"      {bk.slack_date(release.planned_start)} → {bk.slack_date(release.planned_end)}"
             + (f" · {components}" if components else "")
         )
-        for clash in found.get(release.id, [])[:5]:
+        for clash in found.get(release.id, []):
             shared = ", ".join(f"`{bk.escape(bk.truncate(c, 60))}`" for c in clash.components[:5])
             lines.append(f"      ↳ overlaps *{clash.other.ref}* "
                          f"{bk.escape(bk.truncate(clash.other.title, 60))} on {shared}")

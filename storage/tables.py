@@ -64,6 +64,9 @@ class ReleaseRow(Base):
         Index("ix_releases_state_model_created", "state", "model_key", "created_at"),
         # The App Home's releases awaiting a person's decision, and their count, from the index alone.
         Index("ix_releases_state_model_owner", "state", "model_key", "owner", "id"),
+        # The change schedule and the clash checks: releases still to come whose window has
+        # not ended, without reading the past ones still in those states.
+        Index("ix_releases_state_planned_end", "state", "planned_end"),
         {"sqlite_autoincrement": True},
     )
 

@@ -168,8 +168,10 @@ class Dispatcher:
         return 1
 
     async def next_wake(self) -> datetime | None:
-        """When a pending row may next become sendable (by this dispatcher's clock)."""
-        async with self.uow() as uow:
+        """When a pending row may next become sendable (by this dispatcher's clock). Read
+        only: on SQLite it takes no write lock, which every commit that queues a message
+        would otherwise wait for once more."""
+        async with self.uow(read_only=True) as uow:
             return await uow.outbox.next_wake(self.clock())
 
     async def _handle(self, row: OutboxRow) -> None:

@@ -171,7 +171,8 @@ class OutboxRepository:
                                                           ChannelPaceRow.channel.in_(due_now)),
             select(func.min(OutboxRow.claimed_until)).where(pending, OutboxRow.claimed_until > now),
         ]
-        moments = [(await self.session.execute(query)).scalar_one_or_none() for query in candidates]
+        # One statement: it runs after every dispatch, and each statement is a round trip.
+        moments = (await self.session.execute(select(*(c.scalar_subquery() for c in candidates)))).one()
         found = [_aware(m) for m in moments if m is not None]
         return min(found) if found else None
 

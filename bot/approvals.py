@@ -41,9 +41,6 @@ class ApprovalService:
         self.clock = clock
         self.transitions = transitions
         self.roles = roles
-        #: When the last run of `remind` that went through to the end began: every turn that
-        #: had begun by then was nudged (or found nobody to nudge) by that run.
-        self._reminded_through: datetime | None = None
 
     async def approvers(self, model: ReleaseModel) -> frozenset[str]:
         return await self.roles.approvers(model)
@@ -94,32 +91,46 @@ class ApprovalService:
     async def remind(self) -> None:
         """Scheduled: nudge approvers who have not answered, once per `remind_every` waited.
 
-        Only turns that began since the last complete run are nudged: with two thousand
-        releases awaiting approval, every run (one comes due every few seconds) used to open
-        a write transaction per release to find its reminder already queued. The outbox's
-        unique keys still keep each reminder once when several replicas, or a restarted
-        process (which nudges every current turn once), run it."""
+        A release whose reminders of its current turn are already queued is left alone, as
+        one read finds: with two thousand releases awaiting approval, every run (one comes
+        due every few seconds, and a restarted process runs at once) opened a write
+        transaction per release to find its reminders there. A release with nobody to remind
+        (its approvers' group could not be read, or is only its owner) is not nudged; one
+        whose nudge queued nothing is tried again on the next run. The outbox's unique keys
+        keep each reminder once when replicas run it together."""
         now = self.clock()
-        through = self._reminded_through if self._reminded_through and self._reminded_through <= now else None
         async with self.uow(read_only=True) as uow:
             waiting = await uow.approvals.awaiting_since(None)
-        for release_id, key, version, submitted_at in waiting:
+        due: list[tuple[int, ReleaseModel, frozenset[str], int]] = []
+        approvers: dict[tuple[str, str | None], frozenset[str]] = {}
+        for release_id, key, version, owner, submitted_at in waiting:
             # The release's own version says whether and how often its approvers are nudged.
             model = await self.versions.kept(key, version)
             every = model.approval.remind_every if model else None
             if model is None or every is None:
                 continue
             turn = int((now - submitted_at) / every)
-            if turn >= 1 and (through is None or submitted_at + every * turn > through):
-                await self._nudge(release_id, model, await self.approvers(model), turn, now)
-        self._reminded_through = now
+            if turn < 1:
+                continue
+            if (key, version) not in approvers:
+                approvers[(key, version)] = await self.approvers(model)
+            people = approvers[(key, version)]
+            if (people - {owner}) or (people and model.approval.self_approval):
+                due.append((release_id, model, people, turn))
+        keys = {release_id: {reminder_key(release_id, turn, person) for person in people}
+                for release_id, _, people, turn in due}
+        async with self.uow(read_only=True) as uow:
+            queued = await uow.outbox.existing([key for some in keys.values() for key in some])
+        for release_id, model, people, turn in due:
+            if queued.isdisjoint(keys[release_id]):
+                await self._nudge(release_id, model, people, turn, now)
 
     async def next_due(self, after: datetime) -> datetime | None:
         """The first moment after `after` an approver who has not answered is due a nudge."""
         async with self.uow(read_only=True) as uow:
             waiting = await uow.approvals.awaiting_since(None)
         moments: list[datetime] = []
-        for _, key, version, submitted_at in waiting:
+        for _, key, version, _, submitted_at in waiting:
             model = await self.versions.kept(key, version)
             every = model.approval.remind_every if model else None
             if every:
@@ -140,9 +151,14 @@ class ApprovalService:
                 if approver == release.owner and not model.approval.self_approval:
                     continue
                 await Message.post(channel=approver, rendered=approval_reminder(release, model, waited),
-                                   dedupe_key=f"{release.ref}:approval-reminder:{turn}:{approver}",
+                                   dedupe_key=reminder_key(release.id, turn, approver),
                                    release_id=release.id).enqueue(uow, now)
             await uow.commit()
+
+
+def reminder_key(release_id: int, turn: int, approver: str) -> str:
+    """The outbox key of one approver's reminder for one turn of waiting: queued once."""
+    return f"REL-{release_id}:approval-reminder:{turn}:{approver}"
 
 
 async def _record(uow: UnitOfWork, release: ReleaseRecord, decision: lifecycle.Decision, approver: str,

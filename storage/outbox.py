@@ -19,6 +19,9 @@ from storage.tables import (
     SlackMessageRow,
 )
 
+#: Keys looked up per statement by `existing` (well under any driver's bound parameters).
+EXISTING_CHUNK = 500
+
 
 class OutboxRepository:
     def __init__(self, session: AsyncSession):
@@ -36,6 +39,16 @@ class OutboxRepository:
         """Whether this message was ever queued (whatever became of it)."""
         stmt = select(exists().where(OutboxRow.dedupe_key == dedupe_key))
         return bool((await self.session.execute(stmt)).scalar())
+
+    async def existing(self, dedupe_keys: Sequence[str]) -> set[str]:
+        """Which of these messages were ever queued, by key (a few hundred keys a statement)."""
+        found: set[str] = set()
+        keys = sorted(set(dedupe_keys))
+        for at in range(0, len(keys), EXISTING_CHUNK):
+            chunk = keys[at:at + EXISTING_CHUNK]
+            result = await self.session.execute(select(OutboxRow.dedupe_key).where(OutboxRow.dedupe_key.in_(chunk)))
+            found.update(result.scalars())
+        return found
 
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
         """Lease due rows to `worker`: at most one per conversation, and only for conversations

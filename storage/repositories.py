@@ -31,6 +31,7 @@ class AwaitingApproval(NamedTuple):
     release_id: int
     model_key: str
     model_version: str | None
+    owner: str
     submitted_at: datetime
 
 
@@ -185,13 +186,13 @@ class ApprovalRepository:
             .scalar_subquery()
         )
         result = await self.session.execute(
-            select(ReleaseRow.id, ReleaseRow.model_key, ReleaseRow.model_version, submitted)
+            select(ReleaseRow.id, ReleaseRow.model_key, ReleaseRow.model_version, ReleaseRow.owner, submitted)
             .where(ReleaseRow.state == "awaiting_approval",
                    *([ReleaseRow.model_key == model_key] if model_key is not None else []))
             .order_by(ReleaseRow.id)
         )
-        return [AwaitingApproval(int(row[0]), row[1], row[2], aware_utc(row[3]))
-                for row in result.all() if row[3] is not None]
+        return [AwaitingApproval(int(row[0]), row[1], row[2], row[3], aware_utc(row[4]))
+                for row in result.all() if row[4] is not None]
 
     async def add(self, release_id: int, approver: str, decision: str, at: datetime,
                   reason: str | None = None) -> bool:

@@ -70,9 +70,9 @@ class Transitions:
             if isinstance(decision, Refused):
                 return Outcome.of(decision.refusal)
             # As it is now: `decide` may have applied a step of its own (ready, then started).
-            current = await uow.releases.get(release_id)
-            assert current is not None
-            release = ReleaseRecord.from_row(current)
+            # Every change to a release row returns the row into the session's copy of it
+            # (`move`, `touch`: RETURNING, populate_existing), so `row` is that, unread again.
+            release = ReleaseRecord.from_row(row)
             if decision is not None:
                 try:
                     release = await self.apply(uow, release, decision, now)

@@ -141,6 +141,9 @@ class Dispatcher:
         """
         settled = 0
         while self.claiming:
+            async with self.uow(read_only=True) as uow:
+                if not await uow.outbox.any_claimable(self.clock()):
+                    break
             async with self.uow() as uow:
                 rows = await uow.outbox.claim(self.worker, self.clock(), LEASE, self.batch)
                 await uow.commit()

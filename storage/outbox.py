@@ -50,6 +50,13 @@ class OutboxRepository:
             found.update(result.scalars())
         return found
 
+    async def any_claimable(self, now: datetime) -> bool:
+        """Whether `claim` would find a row now: asked in a read-only unit of work first, so
+        that a dispatch finding nothing to send (most of them, when every commit that queues
+        a message wakes the dispatcher and the rows wait for their conversation's pace) takes
+        no write lock on SQLite."""
+        return bool((await self.session.execute(select(exists().where(*_claimable(now))))).scalar())
+
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
         """Lease due rows to `worker`: at most one per conversation, and only for conversations
         whose pace allows a message now (see `take_slot`).
@@ -58,15 +65,9 @@ class OutboxRepository:
         died) makes a row claimable again. A row left out because its conversation is paced
         is not touched: waiting for pace is not an attempt.
         """
-        paced = select(ChannelPaceRow.channel).where(ChannelPaceRow.next_at > now)
         due = (
             select(OutboxRow.id, OutboxRow.channel)
-            .where(
-                OutboxRow.state == "pending",
-                OutboxRow.due_at <= now,
-                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
-                OutboxRow.channel.not_in(paced),
-            )
+            .where(*_claimable(now))
             .order_by(OutboxRow.due_at, OutboxRow.id)
             .limit(limit * 4)
             .with_for_update(skip_locked=True)
@@ -316,6 +317,18 @@ class OutboxRepository:
 
 #: The error a rate limit leaves on a row: its wait is Slack's Retry-After, not an outage's.
 RATE_LIMITED = "ratelimited"
+
+
+def _claimable(now: datetime) -> list[ColumnElement[bool]]:
+    """A pending row due now, not leased (or its lease expired), whose conversation's pace
+    allows a message now."""
+    paced = select(ChannelPaceRow.channel).where(ChannelPaceRow.next_at > now)
+    return [
+        OutboxRow.state == "pending",
+        OutboxRow.due_at <= now,
+        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+        OutboxRow.channel.not_in(paced),
+    ]
 
 
 def _held(now: datetime) -> list[ColumnElement[bool]]:

@@ -114,8 +114,8 @@ class ApprovalService:
                 continue
             if (key, version) not in approvers:
                 approvers[(key, version)] = await self.approvers(model)
-            people = approvers[(key, version)]
-            if (people - {owner}) or (people and model.approval.self_approval):
+            people = reminded(approvers[(key, version)], owner, model)
+            if people:
                 due.append((release_id, model, people, turn))
         keys = {release_id: {reminder_key(release_id, turn, person) for person in people}
                 for release_id, _, people, turn in due}
@@ -147,13 +147,17 @@ class ApprovalService:
             release = ReleaseRecord.from_row(row)
             decided = {a.approver for a in await uow.approvals.for_release(release_id)}
             waited = format_duration(model.approval.remind_every * turn) if model.approval.remind_every else ""
-            for approver in sorted(approvers - decided):
-                if approver == release.owner and not model.approval.self_approval:
-                    continue
+            for approver in sorted(reminded(approvers, release.owner, model) - decided):
                 await Message.post(channel=approver, rendered=approval_reminder(release, model, waited),
                                    dedupe_key=reminder_key(release.id, turn, approver),
                                    release_id=release.id).enqueue(uow, now)
             await uow.commit()
+
+
+def reminded(approvers: frozenset[str], owner: str, model: ReleaseModel) -> frozenset[str]:
+    """Who is nudged while a release waits: its approvers, but not its owner unless the
+    model lets owners approve their own releases."""
+    return approvers if model.approval.self_approval else approvers - {owner}
 
 
 def reminder_key(release_id: int, turn: int, approver: str) -> str:

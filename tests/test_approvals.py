@@ -288,24 +288,27 @@ async def test_a_reminder_run_leaves_alone_the_releases_whose_reminders_are_queu
     not open a write transaction per release to find each reminder already queued."""
     await submitted(workspace)
     await submitted(workspace)
-    writes: list[str] = []
 
-    def executing(conn: Connection, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.startswith("INSERT INTO outbox") and ":approval-reminder:" in repr(parameters):
-            writes.append(statement)
-
-    async def tick(**delta: float) -> tuple[int, int]:
+    async def run(service: ApprovalService) -> tuple[int, int]:
         """Reminders one run tried to queue (each attempt a write transaction, queued or found
         already there), and the reminders Slack has seen in all."""
-        clock.advance(**delta)
-        writes.clear()
+        writes: list[str] = []
+
+        def executing(conn: Connection, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if statement.startswith("INSERT INTO outbox") and ":approval-reminder:" in repr(parameters):
+                writes.append(statement)
+
         event.listen(bot.engine.sync_engine, "before_cursor_execute", executing)
         try:
-            await bot.services.approvals.remind()
+            await service.remind()
         finally:
             event.remove(bot.engine.sync_engine, "before_cursor_execute", executing)
         await settle(bot)
         return len(writes), len([c for c in slack.posts() if "waiting for your approval" in c.text])
+
+    async def tick(**delta: float) -> tuple[int, int]:
+        clock.advance(**delta)
+        return await run(bot.services.approvals)
 
     assert await tick(hours=4, minutes=1) == (6, 6)  # BOB, CAROL and DAVE, for each release
     assert await tick(minutes=30) == (0, 6)          # nothing began since: nothing written
@@ -316,11 +319,4 @@ async def test_a_reminder_run_leaves_alone_the_releases_whose_reminders_are_queu
     assert await tick(minutes=10) == (0, 15)
     restarted = ApprovalService(bot.services.approvals.uow, bot.services.versions, clock,
                                 bot.services.approvals.transitions, bot.services.approvals.roles)
-    writes.clear()
-    event.listen(bot.engine.sync_engine, "before_cursor_execute", executing)
-    try:
-        await restarted.remind()                      # a new process finds them queued, too
-    finally:
-        event.remove(bot.engine.sync_engine, "before_cursor_execute", executing)
-    await settle(bot)
-    assert (len(writes), len([c for c in slack.posts() if "waiting for your approval" in c.text])) == (0, 15)
+    assert await run(restarted) == (0, 15)            # a new process finds them queued, too

@@ -28,6 +28,7 @@ bench/seed_and_time.py, then reused); `ACKS_RELEASES=2000` seeds a small one ins
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -41,7 +42,10 @@ from urllib.parse import urlencode
 
 import aiohttp
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bench.cores import Pinning, split
 from bench.figures import Figure
 from bench.metrics_scale import EVENTS, RELEASES, RSS_BOUND_MB, _free_port, _status_mb, _until_listening
 from bench.seed_and_time import prepare
@@ -95,6 +99,9 @@ class Load:
     sent_at: dict[str, float] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
     took: float = 0.0
+    #: The longest the clients' own event loop was late (a stall of the measuring process adds
+    #: to every ack in flight; bench/cores.py keeps it small).
+    stall_ms: float = 0.0
 
     def add(self, other: Load) -> None:
         self.acks_ms += other.acks_ms
@@ -102,6 +109,7 @@ class Load:
         for status, count in other.statuses.items():
             self.statuses[status] = self.statuses.get(status, 0) + count
         self.took += other.took
+        self.stall_ms = max(self.stall_ms, other.stall_ms)
 
 
 def p99(values: list[float]) -> float:
@@ -125,8 +133,22 @@ async def figures(database_url: str | None) -> list[Figure]:
     async with engine.connect() as conn:
         count = (await conn.execute(select(func.count()).select_from(ReleaseRow))).scalar_one()
         some = (await conn.execute(select(func.max(ReleaseRow.id)))).scalar_one() // 2
+        data = await _local_postgres_data(conn) if engine.dialect.name == "postgresql" else None
     dialect = engine.dialect.name
     await engine.dispose()
+    with split(data) as pinning:
+        return await _measure(url, dialect, count, some, pinning)
+
+
+async def _local_postgres_data(conn: AsyncConnection) -> Path | None:
+    """The data directory of a PostgreSQL on this machine (to pin its processes), else None."""
+    if conn.engine.url.host not in ("127.0.0.1", "localhost", "::1", None):
+        return None
+    folder = Path((await conn.execute(sql("SHOW data_directory"))).scalar_one())
+    return folder if (folder / "postmaster.pid").exists() else None
+
+
+async def _measure(url: str, dialect: str, count: int, some: int, pinning: Pinning) -> list[Figure]:
     slack = FakeSlack()
     await slack.start()
     bot_port, bare_port = _free_port(), _free_port()
@@ -136,12 +158,12 @@ async def figures(database_url: str | None) -> list[Figure]:
     log = tempfile.TemporaryFile()
     bot = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "handlers.cli", "serve", "--port", str(bot_port), env=env, cwd=ROOT,
-        stdout=log, stderr=log)
+        stdout=log, stderr=log, preexec_fn=pinning.for_server())
     bare = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.bare_bolt", str(bare_port), SECRET, slack.api_url, env=env, cwd=ROOT,
-        stdout=log, stderr=log)
+        stdout=log, stderr=log, preexec_fn=pinning.for_server())
     result: list[Figure] = []
-    where = f"{dialect}, {count:,} releases, {CLIENTS} clients × {ROUNDS} × {REPEAT}"
+    where = f"{dialect}, {count:,} releases, {CLIENTS} clients × {ROUNDS} × {REPEAT}; {pinning.note}"
     try:
         await _until_listening(bot_port, bot)
         await _until_listening(bare_port, bare)
@@ -178,6 +200,7 @@ async def _command(client: aiohttp.ClientSession, bare_port: int, bot_port: int,
         flood.add(flooded)
         drained += await _answers(arrivals, flooded) if answered else []
     rates = (f"{len(flood.acks_ms) / flood.took:,.0f} against {len(baseline.acks_ms) / baseline.took:,.0f} acks/s")
+    rates += f"; the clients stalled at most {baseline.stall_ms:.0f} / {flood.stall_ms:.0f} ms"
     bad = {s: n for s, n in flood.statuses.items() if s != 200}
     if drained:
         last = max(drained) / 1000
@@ -212,12 +235,28 @@ async def _load(client: aiohttp.ClientSession, port: int, slack: FakeSlack, text
     """CLIENTS clients typing `/release TEXT` `rounds` times each: the next as soon as the last
     was acked, or (given `arrivals`) once its answer reached the fake Slack."""
     load = Load()
-    started = time.perf_counter()
-    tag = f"{port}-{text.split()[0]}-{time.monotonic_ns()}"
-    await asyncio.gather(*(_client(client, port, slack, text, rounds, f"{tag}-{n}", load, arrivals, command)
-                           for n in range(CLIENTS)))
-    load.took = time.perf_counter() - started
+    # As timeit does: no garbage collection in the measuring process while it times (the fake
+    # Slack keeps every call, and a full collection of that heap stalled the clients 91 ms).
+    gc.collect()
+    gc.disable()
+    watching = asyncio.create_task(_watch_stalls(load))
+    try:
+        started = time.perf_counter()
+        tag = f"{port}-{text.split()[0]}-{time.monotonic_ns()}"
+        await asyncio.gather(*(_client(client, port, slack, text, rounds, f"{tag}-{n}", load, arrivals, command)
+                               for n in range(CLIENTS)))
+        load.took = time.perf_counter() - started
+    finally:
+        watching.cancel()
+        gc.enable()
     return load
+
+
+async def _watch_stalls(load: Load, tick: float = 0.002) -> None:
+    while True:
+        began = time.perf_counter()
+        await asyncio.sleep(tick)
+        load.stall_ms = max(load.stall_ms, (time.perf_counter() - began - tick) * 1000)
 
 
 async def _client(client: aiohttp.ClientSession, port: int, slack: FakeSlack, text: str, rounds: int,

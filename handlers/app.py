@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -142,7 +143,7 @@ class Releasebot:
         response = await self.bolt.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 
-    @property
+    @cached_property
     def _verifier(self) -> SignatureVerifier | None:
         secret = self.settings.slack_signing_secret
         return SignatureVerifier(secret) if secret else None
@@ -209,6 +210,9 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         client=client,
         signing_secret=settings.slack_signing_secret or None,
         process_before_response=False,
+        # `Releasebot._slack_request` checks every signature before Bolt sees the request
+        # (401, the body unread otherwise); Bolt checking it again cost every ack an HMAC.
+        request_verification_enabled=False,
         logger=bolt_log,
     )
     response_urls = handlers.slack.register(bolt, services)

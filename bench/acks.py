@@ -30,10 +30,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import signal
 import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,7 +177,8 @@ async def _measure(url: str, dialect: str, count: int, some: int, pinning: Pinni
             wanted = os.environ.get("ACKS_COMMANDS", "help,list,show,schedule,metrics").split(",")
             for text in (t for t in ("help", "list", f"show REL-{some}", "schedule", "metrics")
                          if t.split()[0] in wanted):
-                result += await _command(client, bare_port, bot_port, slack, arrivals, text, where)
+                result += await _command(client, bare_port, bot_port, slack, arrivals, text, where,
+                                         Paused(bot) if pinning.servers else None)
         peak, now = _status_mb(bot.pid, "VmHWM"), _status_mb(bot.pid, "VmRSS")
         result.append(Figure("releasebot serve peak RSS (VmHWM) under this load", peak, "MB", bound=RSS_BOUND_MB,
                              detail=f"{where}; RSS {now:.0f} MB at the end"))
@@ -188,14 +191,30 @@ async def _measure(url: str, dialect: str, count: int, some: int, pinning: Pinni
     return result
 
 
+class Paused:
+    """releasebot stopped (SIGSTOP) while the bare app is measured: pinned, both share the
+    servers' core(s), and releasebot's own timers (reminder runs over 100,000 releases) would
+    otherwise take the bare app's CPU and flatter the ratio."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    def __enter__(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def __exit__(self, *_: object) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+
 async def _command(client: aiohttp.ClientSession, bare_port: int, bot_port: int, slack: FakeSlack,
-                   arrivals: Arrivals, text: str, where: str) -> list[Figure]:
+                   arrivals: Arrivals, text: str, where: str, paused: Paused | None = None) -> list[Figure]:
     """The flood and the people loads of one command, with the bare app's flood as the baseline."""
     name = text.split()[0]
     answered = name != "help"  # help is answered in the ack itself
     baseline, flood, drained = Load(), Load(), []
     for _ in range(REPEAT):  # interleaved, so that a busy moment of the machine hits both alike
-        baseline.add(await _load(client, bare_port, slack, text, ROUNDS))
+        with paused or nullcontext():
+            baseline.add(await _load(client, bare_port, slack, text, ROUNDS))
         flooded = await _load(client, bot_port, slack, text, ROUNDS)
         flood.add(flooded)
         drained += await _answers(arrivals, flooded) if answered else []
@@ -214,7 +233,8 @@ async def _command(client: aiohttp.ClientSession, bare_port: int, bot_port: int,
         return figures
     # The bare app answering at once is the people's baseline: clients that all get their
     # answers together type their next command together, a burst the flood never makes.
-    bare_people = await _load(client, bare_port, slack, text, PEOPLE_ROUNDS, arrivals, command="/answer")
+    with paused or nullcontext():
+        bare_people = await _load(client, bare_port, slack, text, PEOPLE_ROUNDS, arrivals, command="/answer")
     bare_answers = await _answers(arrivals, bare_people)
     people = await _load(client, bot_port, slack, text, PEOPLE_ROUNDS, arrivals)
     answers = await _answers(arrivals, people)

@@ -55,7 +55,7 @@ from bot.transitions import Transitions
 from bot.verification import VerificationService
 from handlers import calendar_feed
 from handlers.database import failures_named
-from handlers.slack import edge
+from handlers.slack import after_ack, edge
 from handlers.slack.after_ack import ResponseUrls
 from storage import db, migrate
 from storage.changes import Committed
@@ -131,7 +131,11 @@ class Releasebot:
 
     async def _slack_request(self, request: web.Request) -> web.Response:
         """Signed first (401 otherwise, the body unread), then well-formed (400 and one log
-        line otherwise), then Bolt."""
+        line otherwise), then Bolt. Post-ack work waits for a lull in these (`after_ack.acking`)."""
+        with after_ack.acking():
+            return await self._acked(request)
+
+    async def _acked(self, request: web.Request) -> web.Response:
         body = await request.text()
         headers = dict(request.headers)
         if not edge.signed(self._verifier, body, headers):

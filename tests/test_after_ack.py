@@ -1,6 +1,6 @@
-"""The work after an ack waits for one of a few slots (handlers/slack/after_ack.py): more
-commands than slots are all acked, all answered, none lost, and never more at once than the
-limit."""
+"""The work after an ack waits for one of a few slots (handlers/slack/after_ack.py), and for a
+lull in the acks: more commands than slots are all acked, all answered, none lost, and never
+more at once than the limit."""
 
 from __future__ import annotations
 
@@ -62,3 +62,31 @@ async def test_answers_share_one_http_session(
         await workspace.command("list", by=ALICE)
         await slack.next_response(n)
     assert opened == []
+
+
+async def test_post_ack_work_waits_for_a_lull_in_the_acks() -> None:
+    """Answers follow the acks of a burst instead of slowing them down."""
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append("answered")
+
+    with after_ack.acking():  # a request being acked
+        answering = asyncio.create_task(after_ack.bounded(work))
+        await asyncio.sleep(0.1)
+        assert ran == []
+    await asyncio.wait_for(answering, 2)
+    assert ran == ["answered"]
+
+
+async def test_post_ack_work_waits_for_a_lull_no_longer_than_its_patience(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst that never lets up still gets its answers, late."""
+    monkeypatch.setattr(after_ack, "PATIENCE_SECONDS", 0.2)
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append("answered")
+
+    with after_ack.acking():
+        await asyncio.wait_for(after_ack.bounded(work), 2)
+        assert ran == ["answered"]

@@ -45,6 +45,7 @@ from urllib.parse import urlencode
 import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy import text as sql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.cores import Pinning, split
@@ -146,7 +147,10 @@ async def _local_postgres_data(conn: AsyncConnection) -> Path | None:
     """The data directory of a PostgreSQL on this machine (to pin its processes), else None."""
     if conn.engine.url.host not in ("127.0.0.1", "localhost", "::1", None):
         return None
-    folder = Path((await conn.execute(sql("SHOW data_directory"))).scalar_one())
+    try:
+        folder = Path((await conn.execute(sql("SHOW data_directory"))).scalar_one())
+    except DBAPIError:  # a role without the right to read it: PostgreSQL is left unpinned
+        return None
     return folder if (folder / "postmaster.pid").exists() else None
 
 

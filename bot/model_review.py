@@ -235,7 +235,7 @@ class ModelReviewService:
             keys = {manager: f"model-review-due:{model.key}:{due.isoformat(timespec='minutes')}:{manager}"
                     for manager in managers}
             async with self.uow(read_only=True) as uow:
-                told = all([await uow.outbox.queued(key) for key in keys.values()])
+                told = set(keys.values()) <= await uow.outbox.existing(list(keys.values()))
             if told:  # an earlier tick (or another replica) told them of this due date
                 continue
             rendered = review_due_message(model, due, last, reviewed is not None)

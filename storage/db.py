@@ -26,6 +26,8 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from storage.sqlite_driver import OneTripDbapi
+
 #: Execution option of a connection whose transaction only reads (see `UnitOfWork`).
 READ_ONLY = "releasebot_read_only"
 #: Seconds to wait for PostgreSQL to accept a connection (asyncpg waits a minute by default).
@@ -157,8 +159,10 @@ def create_engine(url: str) -> AsyncEngine:
     # A small pool: opening a SQLite connection starts aiosqlite's thread and runs the PRAGMAs
     # below, which cost more than a short read; units of work borrow one instead. The pool
     # also caps the connections (and page caches) alive at once; more wait for one.
+    # One trip to aiosqlite's thread per statement (storage/sqlite_driver.py).
     engine = create_async_engine(
-        url, pool_size=SQLITE_POOL, max_overflow=SQLITE_OVERFLOW, connect_args={"timeout": SQLITE_BUSY_SECONDS}
+        url, pool_size=SQLITE_POOL, max_overflow=SQLITE_OVERFLOW, connect_args={"timeout": SQLITE_BUSY_SECONDS},
+        module=OneTripDbapi(),
     )
 
     @event.listens_for(engine.sync_engine, "connect")

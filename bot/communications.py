@@ -127,11 +127,14 @@ class CommunicationService:
         start = self.clock()
         end = start + timedelta(days=days)
         async with self.uow(read_only=True) as uow:
-            rows = await uow.releases.in_window(start, end, SCHEDULED_STATES, limit=SHOWN + 1)
-            if len(rows) <= SHOWN:
-                return Schedule([ReleaseRecord.from_row(r) for r in rows], start, end, days)
             total = await uow.releases.count_in_window(start, end, SCHEDULED_STATES)
-            reach = min(end, max(r.planned_end for r in rows[:SHOWN]))
+            if total <= SHOWN:
+                rows = await uow.releases.in_window(start, end, SCHEDULED_STATES, limit=SHOWN)
+                return Schedule([ReleaseRecord.from_row(r) for r in rows], start, end, days)
+            # Each release is read once: how far the listed ones reach is one number (loading
+            # the listed ones to find it, then again among the candidates, cost a third more).
+            last_end = await uow.releases.reach_of_first(start, end, SCHEDULED_STATES, SHOWN)
+            reach = min(end, last_end) if last_end is not None else end
             rows = await uow.releases.in_window(start, reach, SCHEDULED_STATES, limit=CLASH_CANDIDATES)
         return Schedule([ReleaseRecord.from_row(r) for r in rows], start, end, days, total=total)
 

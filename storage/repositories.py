@@ -118,6 +118,16 @@ class ReleaseRepository:
         )
         return list(result.scalars())
 
+    async def reach_of_first(self, start: datetime, end: datetime, states: Sequence[str], first: int
+                             ) -> datetime | None:
+        """When the latest of the first `first` releases `in_window` would give ends (None:
+        there are none), read without loading those releases."""
+        soonest = (select(ReleaseRow.planned_end).where(*self._in_window(start, end, states))
+                   .order_by(ReleaseRow.planned_start, ReleaseRow.id).limit(first).subquery())
+        result = await self.session.execute(select(func.max(soonest.c.planned_end)))
+        reach: datetime | None = result.scalar_one()
+        return reach
+
     async def count_in_window(self, start: datetime, end: datetime, states: Sequence[str]) -> int:
         """How many releases `in_window` would give without its limit."""
         result = await self.session.execute(

@@ -33,10 +33,10 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 #: What one statement hands back from aiosqlite's thread.
-Outcome = tuple[Any, list[Any], int, int]
+Finished = tuple[Any, list[Any], int, int]
 
 
-def _statement(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
+def _statement(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Finished:
     """On aiosqlite's thread: the whole statement, start to end."""
     cursor = connection.cursor()
     try:
@@ -110,8 +110,8 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             driver: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            outcome: Outcome = await driver._execute(_statement, driver._conn, operation, parameters, many)
-        self._description, rows, self._rowcount, self._lastrowid = outcome
+            finished: Finished = await driver._execute(_statement, driver._conn, operation, parameters, many)
+        self._description, rows, self._rowcount, self._lastrowid = finished
         self._rows = collections.deque(rows)
 
 

@@ -50,7 +50,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.cores import Pinning, split
 from bench.figures import Figure
-from bench.metrics_scale import EVENTS, RELEASES, RSS_BOUND_MB, _free_port, _status_mb, _until_listening
+from bench.metrics_scale import (
+    EVENTS,
+    RELEASES,
+    RSS_BOUND_MB,
+    _free_port,
+    _status_mb,
+    _until_listening,
+    serve_env,
+)
 from bench.seed_and_time import prepare
 from storage.tables import ReleaseRow
 from tests.fake_slack import FakeSlack
@@ -158,9 +166,7 @@ async def _measure(url: str, dialect: str, count: int, some: int, pinning: Pinni
     slack = FakeSlack()
     await slack.start()
     bot_port, bare_port = _free_port(), _free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "RELEASEBOT_"))},
-           "PYTHONPATH": str(ROOT), "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
-           "SLACK_API_URL": slack.api_url, "DATABASE_URL": url}
+    env = serve_env(url, slack.api_url, SECRET)
     log = tempfile.TemporaryFile()
     bot = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "handlers.cli", "serve", "--port", str(bot_port), env=env, cwd=ROOT,

@@ -57,7 +57,7 @@ from typing import Any
 import aiohttp
 
 from bench.figures import Figure
-from bench.metrics_scale import _free_port, _until_listening
+from bench.metrics_scale import _free_port, _until_listening, serve_env
 from bot.catalog import Catalog
 from bot.clock import utcnow
 from bot.config import Settings
@@ -345,9 +345,7 @@ async def figures(database_url: str | None) -> list[Figure]:
         day = int(run, 16)  # a scratch database reused: each run plans on days of its own
         secrets = {phase: await _tokens(settings, models, f"{run}-{phase}") for phase in ("paced", "burst")}
         port = _free_port()
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "RELEASEBOT_"))},
-               "PYTHONPATH": str(ROOT), "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-               "SLACK_API_URL": slack.api_url, "DATABASE_URL": url, "RELEASEBOT_MODELS": str(models)}
+        env = serve_env(url, slack.api_url, SIGNING_SECRET, RELEASEBOT_MODELS=str(models))
         log = tempfile.TemporaryFile()
         server = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "handlers.cli", "serve", "--port", str(port), env=env, cwd=ROOT,

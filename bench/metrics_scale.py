@@ -114,6 +114,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serve_env(url: str, api_url: str, secret: str, **more: str) -> dict[str, str]:
+    """The environment of a `releasebot serve` under a bench: this one's, without its own Slack,
+    database and releasebot settings, and the bench's in their place."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "RELEASEBOT_"))},
+            "PYTHONPATH": str(ROOT), "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": secret,
+            "SLACK_API_URL": api_url, "DATABASE_URL": url, **more}
+
+
 def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -127,9 +135,7 @@ async def serving_memory(url: str, some: int) -> tuple[float, float, int, float]
     slack = FakeSlack()
     await slack.start()
     port = _free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "RELEASEBOT_"))},
-           "PYTHONPATH": str(ROOT), "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
-           "SLACK_API_URL": slack.api_url, "DATABASE_URL": url}
+    env = serve_env(url, slack.api_url, SECRET)
     log = tempfile.TemporaryFile()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "handlers.cli", "serve", "--port", str(port), env=env, cwd=ROOT,

@@ -56,6 +56,7 @@ from bot.verification import VerificationService
 from handlers import calendar_feed
 from handlers.database import failures_named
 from handlers.slack import after_ack, edge
+from handlers.slack.ack_runner import PromptAckRunner
 from handlers.slack.after_ack import ResponseUrls
 from storage import db, migrate
 from storage.changes import Committed
@@ -219,6 +220,7 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
         request_verification_enabled=False,
         logger=bolt_log,
     )
+    PromptAckRunner.install(bolt)
     response_urls = handlers.slack.register(bolt, services)
     # The calendar reads the pipeline tokens; RELEASEBOT_CALENDAR_TOKEN still works while it is set.
     return Releasebot(settings, engine, catalog, services, bolt, client, dispatcher, heartbeat,

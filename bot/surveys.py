@@ -158,12 +158,19 @@ class SurveyService:
                                  dedupe_key=f"{anchor}:at{stamp}").enqueue(uow, now)
 
     async def tick(self) -> None:
-        """Scheduled: open the surveys that have come due, and remind once before closing."""
+        """Scheduled: open the surveys that have come due, and remind once before closing.
+
+        A survey whose whole window has passed (released longer ago than its delay and its
+        time open together: the bot was down for days, or the model gained a survey after a
+        year of releases) is not opened by itself: people would be asked about releases long
+        behind them, hundreds at once. `/release survey REL-n` still sends one."""
         now = self.clock()
         for key, version, model in await self._with_surveys():
             assert model.survey is not None
+            after = model.survey.after_release
             async with self.uow(read_only=True) as uow:
-                due = await uow.surveys.due_to_open(key, now - model.survey.after_release, version=version)
+                due = await uow.surveys.due_to_open(key, now - after, now - after - model.survey.closes_after,
+                                                    version=version)
             for release_id in due:
                 outcome = await self.send(release_id)
                 if outcome.refusal:

@@ -65,6 +65,24 @@ async def test_a_restarted_bot_does_not_ask_again(workspace: Workspace, bot: Rel
     assert len([c for c in slack.posts() if c.text.startswith(f"How did REL-{release_id} ")]) == 3
 
 
+async def test_a_survey_due_while_the_bot_was_down_is_sent_late_but_not_once_its_window_has_passed(
+        workspace: Workspace, bot: Releasebot, slack: FakeSlack, clock: MovableClock) -> None:
+    """Due 2h after the release and open 3 days: a day late it still goes; once 2h and 3 days
+    have passed it would only ask about a release long behind everyone, so it stays unsent
+    (a release manager can still send it with `/release survey`)."""
+    late = await released(workspace, bot)
+    await due(bot, clock, days=1)
+    assert set(surveys(slack, late)) == RECIPIENTS
+    gone = await released(workspace, bot)
+    await due(bot, clock, days=3, hours=2, minutes=1)
+    assert surveys(slack, gone) == {}
+    seen = len(slack.responses())
+    await workspace.command(f"survey REL-{gone}", by=ALICE)
+    assert "is on its way" in (await slack.next_response(seen)).text
+    await settle(bot)
+    assert set(surveys(slack, gone)) == RECIPIENTS
+
+
 async def test_a_changed_rating_replaces_the_answer(workspace: Workspace, bot: Releasebot, slack: FakeSlack,
                                                     clock: MovableClock) -> None:
     release_id = await released(workspace, bot)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
 from threading import Thread
 from typing import Any
 
@@ -32,11 +31,22 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-#: What one statement hands back from aiosqlite's thread.
-Finished = tuple[Any, list[Any], int, int]
+
+class Finished:
+    """What one statement leaves behind on aiosqlite's thread, in the driver cursor's place:
+    the adapter's own `description`, `rowcount`, `lastrowid` and `arraysize` read it there."""
+
+    __slots__ = ("description", "rowcount", "lastrowid", "arraysize")
+
+    def __init__(self, description: Any = None, rowcount: int = -1, lastrowid: int = 0) -> None:
+        self.description = description
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+        self.arraysize = 1
 
 
-def _statement(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Finished:
+def _statement(connection: sqlite3.Connection, operation: str, parameters: Any,
+               many: bool) -> tuple[Finished, list[Any]]:
     """On aiosqlite's thread: the whole statement, start to end."""
     cursor = connection.cursor()
     try:
@@ -48,15 +58,18 @@ def _statement(connection: sqlite3.Connection, operation: str, parameters: Any, 
             cursor.execute(operation, parameters)
         description = cursor.description
         rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid or 0
+        return Finished(description, cursor.rowcount, cursor.lastrowid or 0), rows
     finally:
         cursor.close()
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
-    """A cursor that holds a statement's results, made in one trip to aiosqlite's thread."""
+    """A cursor that holds a statement's results, made in one trip to aiosqlite's thread.
 
-    __slots__ = ("_description", "_rowcount", "_lastrowid", "_arraysize")
+    The adapter's `execute` and `executemany` (errors included) call `_execute_async` and
+    `_executemany_async`; only those two change here."""
+
+    __slots__ = ()
 
     def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection):
         # No driver cursor: each statement makes and closes its own on the thread.
@@ -64,30 +77,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._connection = adapt_connection._connection
         self._soft_closed_memoized = EMPTY_DICT
         self._rows = collections.deque()
-        self._description: Any = None
-        self._rowcount = -1
-        self._lastrowid = 0
-        self._arraysize = 1
-
-    @property
-    def description(self) -> Any:
-        return self._description
-
-    @property
-    def rowcount(self) -> int:
-        return self._rowcount
-
-    @property
-    def lastrowid(self) -> int:
-        return self._lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._arraysize = value
+        self._cursor = Finished()  # type: ignore[assignment]  # stands in for the driver cursor
 
     async def _async_soft_close(self) -> None:
         """Nothing to close: the driver cursor was closed on the thread."""
@@ -95,23 +85,18 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     def close(self) -> None:
         self._rows.clear()
 
-    def execute(self, operation: Any, parameters: Any = None) -> Any:
-        try:
-            return await_(self._run(operation, parameters, many=False))
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        await self._run(operation, parameters, many=False)
 
-    def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
-        try:
-            return await_(self._run(operation, seq_of_parameters, many=True))
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
+        await self._run(operation, seq_of_parameters, many=True)
 
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             driver: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            finished: Finished = await driver._execute(_statement, driver._conn, operation, parameters, many)
-        self._description, rows, self._rowcount, self._lastrowid = finished
+            finished, rows = await driver._execute(_statement, driver._conn, operation, parameters, many)
+        finished.arraysize = self._cursor.arraysize
+        self._cursor = finished
         self._rows = collections.deque(rows)
 
 

@@ -77,13 +77,13 @@ class SurveyRepository:
             .where(SurveyInvitationRow.release_id == release_id, ~answered).order_by(SurveyInvitationRow.id))
         return list(result.scalars())
 
-    async def due_to_open(self, model_key: str, released_before: datetime, released_after: datetime | None = None,
+    async def due_to_open(self, model_key: str, released_before: datetime, released_after: datetime,
                           limit: int = 50, version: str | None = ANY_VERSION) -> list[int]:
-        """Releases of a model (of one version of it, or None: of none) released before the
-        given time (and after `released_after`) whose survey was never opened."""
+        """Releases of a model (of one version of it, or None: of none) released between the
+        given times whose survey was never opened."""
         released = select(ReleaseEventRow.release_id).where(
             ReleaseEventRow.kind == "released", ReleaseEventRow.at <= released_before,
-            *([] if released_after is None else [ReleaseEventRow.at > released_after]))
+            ReleaseEventRow.at > released_after)
         opened = exists().where(SurveyRow.release_id == ReleaseRow.id)
         result = await self.session.execute(
             select(ReleaseRow.id)

@@ -43,8 +43,10 @@ class _SignallingAck(AsyncAck):
 
 
 class PromptAckRunner(AsyncioListenerRunner):
-    #: The listeners running after their ack: the loop keeps only weak references to tasks.
-    _running: set[asyncio.Future[None]]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The listeners running after their ack: the loop keeps only weak references to tasks.
+        self._running: set[asyncio.Future[None]] = set()
 
     @classmethod
     def install(cls, bolt: AsyncApp) -> PromptAckRunner:
@@ -57,7 +59,6 @@ class PromptAckRunner(AsyncioListenerRunner):
                      listener_start_handler=own.listener_start_handler,
                      listener_completion_handler=own.listener_completion_handler,
                      lazy_listener_runner=own.lazy_listener_runner)
-        runner._running = set()
         bolt._async_listener_runner = runner
         return runner
 

@@ -15,6 +15,10 @@ the same moment: the unique keys of surveys, invitations and outbox rows keep ea
 once, as before. `shutdown` cancels every timer and waits for the runs under way (cancelling
 them after a grace period): nothing wakes after the engine is gone.
 
+A run, and the reading of a job's next due time, wait for a lull in Slack's requests first,
+`PATIENCE_SECONDS` at most (`bot.foreground`): reading two thousand waiting releases for the
+approval reminders took tens of milliseconds from the acks of whatever burst it met.
+
 The timers run on the event loop's clock; due times are in the bot's clock (a test's may be
 moved). A timer that fires early finds nothing due and re-arms; one that a moved clock made
 late is caught by the next re-arm or the poll.
@@ -28,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot import foreground
 from bot.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,8 @@ NextDue = Callable[[datetime], Awaitable[datetime | None]]
 LATE_BY_SECONDS = 0.02
 #: The least time between two re-arms after commits (by the event loop's clock).
 REARM_GAP_SECONDS = 0.2
+#: The longest a run or a re-arm waits for a lull in Slack's requests.
+PATIENCE_SECONDS = 1.0
 
 
 @dataclass
@@ -147,6 +154,9 @@ class DueJobs:
 
     async def _work(self, job: _Job) -> None:
         while self.running and (job.run_wanted or job.arm_wanted):
+            await foreground.lull(PATIENCE_SECONDS)
+            if not self.running:
+                return
             if job.run_wanted:
                 job.run_wanted = False
                 job.last_run = self.clock()

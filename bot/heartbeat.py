@@ -16,6 +16,9 @@ their poll is the slow safety net.
 The jobs only wake a dispatch task the Heartbeat owns: APScheduler cancels the jobs it is
 running when it shuts down, and a send cancelled half way is a send that may be repeated.
 At shutdown the dispatcher stops claiming and the sends under way are given time to settle.
+
+Each dispatch waits for a lull in Slack's requests first, a second at most (`bot.foreground`):
+a message leaves a moment later, and the acks of a burst of commands are not slowed by it.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import foreground
 from bot.dispatcher import Dispatcher
 from bot.due_jobs import DueJobs, NextDue
 
 log = logging.getLogger(__name__)
 
+#: The longest a dispatch waits for a lull in Slack's requests.
+PATIENCE_SECONDS = 1.0
 DISPATCH_JOB = "outbox-dispatch"
 NEXT_DUE_JOB = "outbox-next-due"
 
@@ -121,6 +127,7 @@ class Heartbeat:
             self._again = True
             while self._again:
                 self._again = False
+                await foreground.lull(PATIENCE_SECONDS)
                 try:
                     await self.dispatcher.dispatch_due()
                 except Exception:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.api
 import handlers.slack
-from bot import __version__
+from bot import __version__, foreground
 from bot.approvals import ApprovalService
 from bot.blackouts import load_blackouts
 from bot.calendar import CalendarAccess, CalendarService
@@ -58,7 +58,7 @@ from bot.transitions import Transitions
 from bot.verification import VerificationService
 from handlers import calendar_feed
 from handlers.database import failures_named
-from handlers.slack import after_ack, edge
+from handlers.slack import edge
 from handlers.slack.ack_runner import PromptAckRunner
 from handlers.slack.after_ack import ResponseUrls
 from storage import db, migrate
@@ -135,8 +135,8 @@ class Releasebot:
 
     async def _slack_request(self, request: web.Request) -> web.Response:
         """Signed first (401 otherwise, the body unread), then well-formed (400 and one log
-        line otherwise), then Bolt. Post-ack work waits for a lull in these (`after_ack.acking`)."""
-        with after_ack.acking():
+        line otherwise), then Bolt. Work nobody waits on waits for a lull in these (`bot.foreground`)."""
+        with foreground.serving():
             return await self._acked(request)
 
     async def _acked(self, request: web.Request) -> web.Response:

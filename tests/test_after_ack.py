@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot import foreground
 from handlers.app import Releasebot
 from handlers.slack import after_ack
 from tests.conftest import ALICE
@@ -71,7 +72,7 @@ async def test_post_ack_work_waits_for_a_lull_in_the_acks() -> None:
     async def work() -> None:
         ran.append("answered")
 
-    with after_ack.acking():  # a request being acked
+    with foreground.serving():  # a request being acked
         answering = asyncio.create_task(after_ack.bounded(work))
         await asyncio.sleep(0.1)
         assert ran == []
@@ -87,6 +88,6 @@ async def test_post_ack_work_waits_for_a_lull_no_longer_than_its_patience(monkey
     async def work() -> None:
         ran.append("answered")
 
-    with after_ack.acking():
+    with foreground.serving():
         await asyncio.wait_for(after_ack.bounded(work), 2)
         assert ran == ["answered"]

@@ -7,9 +7,9 @@ waits in line behind it: `/release list` acks were 24 times slower than a bare B
 So post-ack work queues for one of `LIMIT` slots (`bounded`): acks never wait for more than
 that much work, and every queued piece of work still runs, in arrival order.
 
-Acks come first: a slot's next piece of work starts in a lull of Slack requests (`acking`,
-around each request, keeps the count), or once it has waited `PATIENCE_SECONDS`. In a burst the
-answers then follow the acks instead of slowing them down. bench/acks.py on SQLite with
+Acks come first: a slot's next piece of work starts in a lull of Slack requests
+(`bot.foreground`), or once it has waited `PATIENCE_SECONDS`. In a burst the answers then
+follow the acks instead of slowing them down. bench/acks.py on SQLite with
 100,000 releases: floods of `/release schedule` and `metrics` were acked at 1.6–2.0× the
 bare app's p99 without this, 0.7–1.3× with it; the price is that people who wait for their
 answers in that burst wait longer (median 0.1–0.2 s before, 0.3–0.45 s after). Under a burst
@@ -17,24 +17,29 @@ that never ends the work still runs, a second late, and the acks slow down as be
 
 Bolt's own `respond()` opens a new HTTP session, and so a new connection, for every answer;
 `install` makes every listener's `respond` post through one aiohttp session per app instead,
-closed with it (`ResponseUrls.close`).
+closed with it (`ResponseUrls.close`). It does so as a middleware object, not a middleware
+function: Bolt injects a function's arguments by inspecting its signature on every request,
+which cost each ack about as much as the listener that acks.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.context.respond.internals import _build_message
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import foreground
 
 T = TypeVar("T")
 
@@ -46,57 +51,28 @@ LIMIT = 2
 #: The longest post-ack work waits for a lull: answers stay within a second or so of their
 #: commands even in a burst that does not let up.
 PATIENCE_SECONDS = 1.0
-#: A lull: no Slack request under way, and none ended, for this long. Not just "none under
-#: way": between two of a burst's requests there is always a moment with none, and work that
-#: started there would slow every ack that arrives a moment later.
-LULL_SECONDS = 0.005
-
-
-class _Loop:
-    """One event loop's post-ack slots, and its Slack requests under way."""
-
-    def __init__(self) -> None:
-        self.slots = asyncio.Semaphore(LIMIT)
-        self.acking = 0
-        self.last_acked = 0.0
-
-
-_loops: WeakKeyDictionary[asyncio.AbstractEventLoop, _Loop] = WeakKeyDictionary()
-
-
-def _here() -> _Loop:
-    loop = asyncio.get_running_loop()
-    state = _loops.get(loop)
-    if state is None:
-        state = _loops[loop] = _Loop()
-    return state
-
-
-@contextmanager
-def acking() -> Iterator[None]:
-    """Around a Slack request, from its arrival until its response is ready: post-ack work
-    waits for a lull after it."""
-    state = _here()
-    state.acking += 1
-    try:
-        yield
-    finally:
-        state.acking -= 1
-        state.last_acked = asyncio.get_running_loop().time()
 
 
 async def bounded(work: Callable[[], Awaitable[T]]) -> T:
     """Run `work` when one of the `LIMIT` slots is free (waiting in arrival order) and acks
     have had a lull, or `PATIENCE_SECONDS` after it was queued."""
-    state = _here()
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + PATIENCE_SECONDS
-    async with state.slots:
-        while (now := loop.time()) < deadline:
-            if state.acking == 0 and now - state.last_acked >= LULL_SECONDS:
-                break
-            await asyncio.sleep(LULL_SECONDS)
+    queued = loop.time()
+    async with _slots():
+        await foreground.lull(max(queued + PATIENCE_SECONDS - loop.time(), 0.0))
         return await work()
+
+
+_loops: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()
+
+
+def _slots() -> asyncio.Semaphore:
+    """This event loop's post-ack slots (tests run several loops, one after another)."""
+    loop = asyncio.get_running_loop()
+    slots = _loops.get(loop)
+    if slots is None:
+        slots = _loops[loop] = asyncio.Semaphore(LIMIT)
+    return slots
 
 
 class ResponseUrls:
@@ -143,14 +119,21 @@ class PooledRespond(AsyncRespond):
         return await client.send_dict(message)
 
 
+class _PooledResponses(AsyncMiddleware):
+    """Puts a `PooledRespond` in every context that has a response_url."""
+
+    def __init__(self, urls: ResponseUrls) -> None:
+        self.urls = urls
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:  # noqa: A002
+        if req.context.response_url:
+            req.context["respond"] = PooledRespond(req.context.response_url, self.urls)
+        return await next()
+
+
 def install(bolt: AsyncApp) -> ResponseUrls:
     """Give every listener of `bolt` a `respond` over one shared session; returns it to close."""
     urls = ResponseUrls()
-
-    async def pooled_respond(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:  # noqa: A002
-        if context.response_url:
-            context["respond"] = PooledRespond(context.response_url, urls)
-        await next()
-
-    bolt.middleware(pooled_respond)
+    bolt.middleware(_PooledResponses(urls))
     return urls

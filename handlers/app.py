@@ -109,6 +109,8 @@ class Releasebot:
 
     async def stop(self) -> None:
         await self.heartbeat.shutdown()
+        if self.api is not None:
+            await self.api.requests.settled()
         if self.response_urls is not None:
             await self.response_urls.close()
         await self.engine.dispose()

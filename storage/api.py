@@ -3,15 +3,45 @@ pages it reads (releases by cursor, the audit trail). Rows only: no rules."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repositories import insert_ignoring_conflicts
 from storage.tables import ApiRequestRow, ApiTokenRow, ReleaseEventRow, ReleaseRow
+
+
+@dataclass
+class PendingClaim:
+    """A POST's Idempotency-Key, to be claimed by the first unit of work of the request's own
+    task (`task`) to commit, in that transaction (bot/idempotency.py says why)."""
+
+    token: str
+    key: str
+    fingerprint: str
+    at: datetime
+    #: When the claim of an attempt that died was made: this one takes it over.
+    stale_since: datetime | None
+    task: asyncio.Task[Any] | None
+    #: Committed: the key is this request's.
+    claimed: bool = False
+
+
+#: The key the request being served claims with its first commit (None outside a POST with a key).
+#: Tasks the request starts inherit the variable; only the request's own task claims.
+PENDING: ContextVar[PendingClaim | None] = ContextVar("releasebot_pending_claim", default=None)
+
+
+class KeyTaken(Exception):
+    """Another attempt under the same Idempotency-Key claimed it first: what this one did is
+    rolled back, and it gets the first attempt's answer."""
 
 
 class TokenRepository:
@@ -42,6 +72,20 @@ class ApiRequestRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
+    async def claim_pending(self) -> PendingClaim | None:
+        """Claim the key of the request this unit of work serves, if it is still to be claimed:
+        the claim to mark `claimed` once committed. `KeyTaken` when another attempt has it."""
+        pending = PENDING.get()
+        if pending is None or pending.claimed or pending.task is not asyncio.current_task():
+            return None
+        if pending.stale_since is None:
+            taken = await self.claim(pending.token, pending.key, pending.fingerprint, pending.at)
+        else:
+            taken = await self.take_over(pending.token, pending.key, pending.stale_since, pending.at)
+        if not taken:
+            raise KeyTaken(pending.key)
+        return pending
+
     async def claim(self, token: str, key: str, fingerprint: str, now: datetime) -> bool:
         """Insert the request; False when (token, key) was claimed before."""
         values = {"token_name": token, "idempotency_key": key, "fingerprint": fingerprint, "claimed_at": now}
@@ -63,12 +107,17 @@ class ApiRequestRepository:
             .values(claimed_at=now))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def answer(self, token: str, key: str, status: int, response: dict[str, Any], now: datetime) -> None:
-        await self.session.execute(
-            update(ApiRequestRow)
-            .where(ApiRequestRow.token_name == token, ApiRequestRow.idempotency_key == key,
-                   ApiRequestRow.status.is_(None))
-            .values(status=status, response=response, answered_at=now))
+    async def answer(self, request: PendingClaim, status: int, response: dict[str, Any], now: datetime) -> None:
+        """Store the answer; the row too, when the request committed nothing (a refusal). Never
+        over another request's claim of the key (another body under the same key)."""
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        answered = {"status": status, "response": response, "answered_at": now}
+        stmt = dialect.insert(ApiRequestRow).values(
+            token_name=request.token, idempotency_key=request.key, fingerprint=request.fingerprint,
+            claimed_at=request.at, **answered)
+        await self.session.execute(stmt.on_conflict_do_update(
+            index_elements=["token_name", "idempotency_key"], set_=answered,
+            where=ApiRequestRow.status.is_(None) & (ApiRequestRow.fingerprint == request.fingerprint)))
 
     async def release(self, token: str, key: str) -> None:
         """Forget a claim whose request failed unexpectedly: a retry runs it afresh."""

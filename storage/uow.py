@@ -96,11 +96,15 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Make the use case's changes one fact: state, events and outbox rows together,
-        and the key metrics' facts of the releases they touched (storage/facts.py)."""
+        and the key metrics' facts of the releases they touched (storage/facts.py); and, when
+        this serves a pipeline's POST, its Idempotency-Key (storage/api.py `PENDING`)."""
+        claim = None if self._read_only else await self.api_requests.claim_pending()
         await self.facts.refresh()
         done = changes.taken(self.session, self.outbox.enqueued)
         await self.session.commit()
         self._committed = True
+        if claim is not None:
+            claim.claimed = True
         if done.anything and self._on_commit:
             self._on_commit(done)
 

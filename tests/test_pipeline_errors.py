@@ -4,11 +4,13 @@ scoped to one release model cannot touch another's releases."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from bot import idempotency
 from bot.catalog import Catalog
 from bot.config import Settings
 from handlers.api.edge import RateLimit
@@ -168,6 +170,59 @@ async def test_a_retry_with_the_same_key_returns_the_first_answer_and_changes_no
     # Without a key, each request is its own: recorded again (the latest outcome counts).
     await ci.post(f"/releases/{ref}/verifications", {"results": batch})
     assert len((await ci.get(f"/releases/{ref}"))["verifications"]) == 2
+
+
+async def test_two_attempts_at_once_with_one_key_act_once_and_answer_alike(ci: Pipeline) -> None:
+    """Both look the key up before either has claimed it: the second to commit finds the key
+    taken, rolls back what it did, and gets the first one's answer."""
+    body = release_body()
+    first, second = await asyncio.gather(*(ci.post("/releases", body, key="build-7") for _ in range(2)))
+    assert first.status == second.status == 201 and first.body == second.body
+    assert len((await ci.get("/releases"))["releases"]) == 1
+    record = await ci.get(f"/releases/{first['id']}")
+    assert [e["kind"] for e in record["events"]].count("planned") == 1
+
+
+async def test_a_request_that_failed_after_acting_runs_again_on_retry(
+        bot: Releasebot, ci: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 500 forgets the key even though the request's work was committed with its claim: the
+    retry runs again, and the use case's own key keeps it one release."""
+    assert bot.api is not None
+    real = bot.api.pipeline.plan
+
+    async def plan_then_fail(*args: Any, **kw: Any) -> Any:
+        await real(*args, **kw)
+        raise RuntimeError("the reply could not be made")
+
+    monkeypatch.setattr(bot.api.pipeline, "plan", plan_then_fail)
+    body = release_body()
+    failed = await ci.post("/releases", body, key="build-8")
+    is_error(failed, 500, "internal_error")
+    monkeypatch.setattr(bot.api.pipeline, "plan", real)
+    retried = await ci.post("/releases", body, key="build-8")
+    assert retried.status == 201 and "Idempotent-Replayed" not in retried.headers
+    assert len((await ci.get("/releases"))["releases"]) == 1
+
+
+async def test_a_retry_waits_for_an_unanswered_attempt_and_takes_over_a_dead_one(
+        bot: Releasebot, ci: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bot.api is not None
+    requests = bot.api.requests
+    monkeypatch.setattr(requests, "answer", lambda *args: None)  # the first attempt dies before answering
+    body = release_body()
+    first = await ci.post("/releases", body, key="build-9")
+    assert first.status == 201
+    monkeypatch.setattr(idempotency, "PATIENCE", 0.3)
+    is_error(await ci.post("/releases", body, key="build-9"), 409, "request_in_progress")
+    monkeypatch.undo()  # the next attempt answers; and the first's claim is now old enough to be dead
+    monkeypatch.setattr(idempotency, "STALE", timedelta(0))
+    taken_over = await ci.post("/releases", body, key="build-9")
+    assert taken_over.status == 201 and taken_over.body == first.body
+    assert "Idempotent-Replayed" not in taken_over.headers
+    await requests.settled()
+    replayed = await ci.post("/releases", body, key="build-9")
+    assert replayed.headers.get("Idempotent-Replayed") == "true" and replayed.body == first.body
+    assert len((await ci.get("/releases"))["releases"]) == 1
 
 
 async def test_the_gate_honours_a_freeze_and_start_is_refused_during_it(

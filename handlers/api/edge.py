@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from bot.idempotency import Claimed, IdempotentRequests, InProgress, Mismatch, Replay, fingerprint
+from bot.idempotency import Fresh, IdempotentRequests, KeyTaken, Mismatch, Replay, fingerprint
 from bot.tokens import PipelineToken, TokenService
 from handlers.api.views import Reply, error, invalid
 
@@ -98,7 +98,12 @@ class Edge:
     def wrap(self, handler: Handler, body: type[BaseModel] | TypeAdapter[Any] | None) -> Callable[
             [web.Request], Awaitable[web.Response]]:
         async def endpoint(request: web.Request) -> web.Response:
-            return respond(await self._handle(request, handler, body))
+            try:
+                return respond(await self._handle(request, handler, body))
+            except Exception:  # ours, not the pipeline's: logged, and answered in the API's shape
+                log.exception("the pipeline API failed on %s %s", request.method, request.path)
+                return respond(error(500, "internal_error", "The request failed on releasebot's side (it is "
+                                                            "logged); retry it, with the same Idempotency-Key."))
 
         return endpoint
 
@@ -133,23 +138,28 @@ class Edge:
             return await handler(Call(request, token, body, None))
         if len(key) > KEY_LIMIT:
             return invalid({"Idempotency-Key": f"An Idempotency-Key is at most {KEY_LIMIT} characters."})
-        claim = await self.requests.claim(token.name, key, fingerprint(request.method, request.path, raw))
-        if isinstance(claim, Replay):
-            return Reply(claim.status, claim.body, {"Idempotent-Replayed": "true"})
-        if isinstance(claim, Mismatch):
+        print_ = fingerprint(request.method, request.path, raw)
+        found = await self.requests.look_up(token.name, key, print_)
+        if isinstance(found, Fresh):
+            pending = self.requests.pending(found)
+            try:
+                with self.requests.running(pending):
+                    reply = await handler(Call(request, token, body, key))
+            except KeyTaken:  # another attempt claimed the key first: its answer is this one's
+                found = await self.requests.look_up(token.name, key, print_)
+            except BaseException:
+                await self.requests.forget(pending)
+                raise
+            else:
+                if reply.status >= 500:
+                    await self.requests.forget(pending)
+                else:
+                    self.requests.answer(pending, reply.status, reply.body)
+                return reply
+        if isinstance(found, Replay):
+            return Reply(found.status, found.body, {"Idempotent-Replayed": "true"})
+        if isinstance(found, Mismatch):
             return error(422, "idempotency_key_reused", "This Idempotency-Key was used for another request; "
                                                         "use a new key for each distinct request.")
-        if isinstance(claim, InProgress):
-            return error(409, "request_in_progress", "A request with this Idempotency-Key is still running; "
-                                                     "retry in a moment.", headers={"Retry-After": "1"})
-        assert isinstance(claim, Claimed)
-        try:
-            reply = await handler(Call(request, token, body, key))
-        except BaseException:
-            await self.requests.forget(token.name, key)
-            raise
-        if reply.status >= 500:
-            await self.requests.forget(token.name, key)
-        else:
-            await self.requests.answer(token.name, key, reply.status, reply.body)
-        return reply
+        return error(409, "request_in_progress", "A request with this Idempotency-Key is still running; "
+                                                 "retry in a moment.", headers={"Retry-After": "1"})

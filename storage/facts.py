@@ -226,8 +226,19 @@ def _insert(dialect: str, release_ids: Iterable[int] | BindParameter[Any] | None
 
 @functools.cache
 def _insert_given(dialect: str) -> Any:
-    """`_insert` of the releases given as `release_ids` at execution."""
-    return _insert(dialect, RELEASE_IDS)
+    """`_insert` of the releases given as `release_ids` at execution, returning each fact's day key."""
+    return _insert(dialect, RELEASE_IDS).returning(F.created_at, F.model_key, F.risk)
+
+
+def _day_keys(rows: Iterable[Any]) -> set[DayKey]:
+    """The metrics_days keys of facts rows (created_at, model_key, risk)."""
+    return {(day_start(created), model_key, risk or "") for created, model_key, risk in rows}
+
+
+@functools.cache
+def _delete_given() -> Any:
+    """The facts of the releases given as `release_ids`, deleted, returning each one's day key."""
+    return delete(F).where(F.release_id.in_(RELEASE_IDS)).returning(F.created_at, F.model_key, F.risk)
 
 
 def rebuild_sync(connection: Connection) -> int:
@@ -283,15 +294,14 @@ class FactsRepository:
         for at in range(0, len(ids), CHUNK):
             chunk = ids[at:at + CHUNK]
             known = [i for i in chunk if i not in created]
-            days: set[DayKey] = set()
-            if known:
-                days = await self._days_of(known)  # before: a changed risk leaves its old day row
-                await self.session.execute(delete(F).where(F.release_id.in_(known)))
             # On the connection: the session would take statements with parameters for bulk ORM writes.
             connection = await self.session.connection()
-            result = await connection.execute(_insert_given(self.dialect), {"release_ids": chunk})
-            written += int(result.rowcount or 0)
-            days |= await self._days_of(chunk)
+            days: set[DayKey] = set()
+            if known:  # the days before too: a changed risk leaves its old day row
+                days = _day_keys((await connection.execute(_delete_given(), {"release_ids": known})).all())
+            inserted = (await connection.execute(_insert_given(self.dialect), {"release_ids": chunk})).all()
+            written += len(inserted)
+            days |= _day_keys(inserted)
             for key in sorted(days):
                 await self._lock_day(key)
                 await connection.execute(_day_delete(), _day_params(key))
@@ -306,11 +316,6 @@ class FactsRepository:
             return
         digest = zlib.crc32(f"{key[0].isoformat()}|{key[1]}|{key[2]}".encode()) - 2**31
         await self.session.execute(select(func.pg_advisory_xact_lock(DAY_LOCK, digest)))
-
-    async def _days_of(self, release_ids: list[int]) -> set[DayKey]:
-        rows = await self.session.execute(
-            select(F.created_at, F.model_key, F.risk).where(F.release_id.in_(release_ids)))
-        return {(day_start(created), model_key, risk or "") for created, model_key, risk in rows}
 
     async def rebuild(self) -> int:
         """Recompute every release's facts from the record: the number of releases."""

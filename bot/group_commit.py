@@ -50,7 +50,7 @@ class GroupCommit:
 
     async def _write(self) -> None:
         while self._waiting:
-            group, self._waiting = self._waiting[:self.most], self._waiting[self.most:]
+            group: list[tuple[Settlement, asyncio.Future[Any]]] = []
             try:
                 results = await self._commit(group)
             except Exception:
@@ -70,7 +70,13 @@ class GroupCommit:
                     future.set_result(result)
 
     async def _commit(self, group: list[tuple[Settlement, asyncio.Future[Any]]]) -> list[Any]:
+        """Commit `group`; when it is empty, fill it with what waits once the unit of work has
+        begun: on SQLite, once this writer's turn has come, so that what queued while it
+        waited for its turn joins this transaction instead of waiting for the next."""
         async with self.uow() as uow:
+            if not group:
+                group += self._waiting[:self.most]
+                del self._waiting[:self.most]
             results = [await settlement(uow) for settlement, _ in group]
             await uow.commit()
         return results

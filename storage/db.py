@@ -147,6 +147,8 @@ def _first_line(exc: BaseException) -> str:
 #: SQLite's page cache per connection, in KiB.
 SQLITE_CACHE_KIB = 256
 #: SQLite connections kept open, and opened beyond them at busy moments.
+#: Statements each PostgreSQL connection keeps prepared (asyncpg's cache; its default is 100).
+PREPARED_STATEMENTS = 1000
 SQLITE_POOL = 5
 SQLITE_OVERFLOW = 10
 
@@ -155,7 +157,12 @@ def create_engine(url: str) -> AsyncEngine:
     url = async_url(url)
     parsed: URL = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT})
+        if parsed.get_driver_name() == "asyncpg" and "prepared_statement_cache_size" not in parsed.query:
+            # Each connection prepares a statement once and keeps it: the default 100 are fewer
+            # than the statements the bot runs (IN lists of each length are statements of their
+            # own), and a statement evicted is prepared again, one more round trip.
+            parsed = parsed.update_query_dict({"prepared_statement_cache_size": str(PREPARED_STATEMENTS)})
+        return create_async_engine(parsed, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT})
     # A small pool: opening a SQLite connection starts aiosqlite's thread and runs the PRAGMAs
     # below, which cost more than a short read; units of work borrow one instead. The pool
     # also caps the connections (and page caches) alive at once; more wait for one.

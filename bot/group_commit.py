@@ -53,7 +53,14 @@ class GroupCommit:
             group: list[tuple[Settlement, asyncio.Future[Any]]] = []
             try:
                 results = await self._commit(group)
-            except Exception:
+            except Exception as exc:
+                if not group:  # no transaction began (no turn to write in time): they hear why
+                    group = self._waiting[:self.most]
+                    del self._waiting[:self.most]
+                    for _, future in group:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
                 log.warning("a group of %d settlements failed; committing them one by one", len(group))
                 for one in group:
                     try:

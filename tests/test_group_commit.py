@@ -57,3 +57,18 @@ async def test_a_failing_settlement_fails_alone(uow: UnitOfWorkFactory) -> None:
     answers = await asyncio.gather(*tasks, return_exceptions=True)
     assert answers[0] == answers[2] == "settled"
     assert isinstance(answers[1], RuntimeError)
+
+
+async def test_settlements_hear_it_when_no_transaction_can_begin(
+        uow: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No turn to write within SQLite's busy timeout: those waiting fail, rather than waiting on."""
+    monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 0.05)
+    group = GroupCommit(uow)
+
+    async def fine(unit: UnitOfWork) -> str:
+        return "settled"
+
+    async with uow():  # held past the timeout
+        tasks = [asyncio.create_task(group.run(fine)) for _ in range(3)]
+        answers = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+    assert all(isinstance(a, TimeoutError) for a in answers), answers

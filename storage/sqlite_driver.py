@@ -46,7 +46,7 @@ from sqlalchemy.util.concurrency import await_
 
 #: A write transaction run on the event loop's thread lets the loop serve others at least this
 #: often: the acks and reads waiting then wait no longer than this for it.
-SLICE_SECONDS = 0.005
+SLICE_SECONDS = 0.002
 
 #: How storage/db.py begins a transaction that writes (it takes SQLite's write lock at once),
 #: and one that only reads (it takes no lock: in WAL mode it never waits).

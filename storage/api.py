@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.repositories import insert_ignoring_conflicts
+from storage.repositories import dialect_insert, insert_ignoring_conflicts
 from storage.tables import ApiRequestRow, ApiTokenRow, ReleaseEventRow, ReleaseRow
 
 
@@ -110,9 +109,8 @@ class ApiRequestRepository:
     async def answer(self, request: PendingClaim, status: int, response: dict[str, Any], now: datetime) -> None:
         """Store the answer; the row too, when the request committed nothing (a refusal). Never
         over another request's claim of the key (another body under the same key)."""
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
         answered = {"status": status, "response": response, "answered_at": now}
-        stmt = dialect.insert(ApiRequestRow).values(
+        stmt = dialect_insert(self.session, ApiRequestRow).values(
             token_name=request.token, idempotency_key=request.key, fingerprint=request.fingerprint,
             claimed_at=request.at, **answered)
         await self.session.execute(stmt.on_conflict_do_update(

@@ -8,11 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repositories import aware_utc as _aware
-from storage.repositories import insert_ignoring_conflicts
+from storage.repositories import dialect_insert, insert_ignoring_conflicts
 from storage.tables import (
     ChannelPaceRow,
     OutboxRow,
@@ -119,10 +118,8 @@ class OutboxRepository:
         if not channels:
             return []
         ordered = sorted(set(channels))
-        bind = self.session.get_bind()
-        dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
         await self.session.execute(
-            dialect.insert(ChannelPaceRow).values([{"channel": c, "next_at": now} for c in ordered])
+            dialect_insert(self.session, ChannelPaceRow).values([{"channel": c, "next_at": now} for c in ordered])
             .on_conflict_do_nothing(index_elements=["channel"])
         )
         free = (await self.session.execute(

@@ -35,11 +35,14 @@ class AwaitingApproval(NamedTuple):
     submitted_at: datetime
 
 
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """The `INSERT` of the dialect in use (PostgreSQL or SQLite): it knows `ON CONFLICT`."""
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
+
+
 def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
     """`INSERT … ON CONFLICT DO NOTHING` for the dialect in use (PostgreSQL or SQLite)."""
-    bind = session.get_bind()
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    return dialect_insert(session, table).values(**values).on_conflict_do_nothing(index_elements=keys)
 
 
 class ReleaseRepository:

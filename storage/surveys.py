@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, exists, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.facts import FactsRepository
-from storage.repositories import aware_utc, insert_ignoring_conflicts
+from storage.repositories import aware_utc, dialect_insert, insert_ignoring_conflicts
 from storage.tables import ReleaseEventRow, ReleaseRow, SurveyAnswerRow, SurveyInvitationRow, SurveyRow
 
 #: `due_to_open`'s default: releases of every version of the model.
@@ -55,8 +54,7 @@ class SurveyRepository:
         await FactsRepository(self.session).mark(release_id)
         values = {"release_id": release_id, "respondent": respondent, "question_key": question_key,
                   "rating": rating, "text": text, "answered_at": at, "changed_at": at}
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(SurveyAnswerRow).values(**values)
+        stmt = dialect_insert(self.session, SurveyAnswerRow).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["release_id", "respondent", "question_key"],
             set_={"rating": stmt.excluded.rating, "text": stmt.excluded.text, "changed_at": stmt.excluded.changed_at},

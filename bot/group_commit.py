@@ -55,9 +55,7 @@ class GroupCommit:
                 results = await self._commit(group)
             except Exception as exc:
                 if not group:  # no transaction began (no turn to write in time): they hear why
-                    group = self._waiting[:self.most]
-                    del self._waiting[:self.most]
-                    for _, future in group:
+                    for _, future in self._take():
                         if not future.done():
                             future.set_exception(exc)
                     continue
@@ -82,8 +80,13 @@ class GroupCommit:
         waited for its turn joins this transaction instead of waiting for the next."""
         async with self.uow() as uow:
             if not group:
-                group += self._waiting[:self.most]
-                del self._waiting[:self.most]
+                group += self._take()
             results = [await settlement(uow) for settlement, _ in group]
             await uow.commit()
         return results
+
+    def _take(self) -> list[tuple[Settlement, asyncio.Future[Any]]]:
+        """The next group: the first `most` settlements waiting."""
+        group = self._waiting[:self.most]
+        del self._waiting[:self.most]
+        return group

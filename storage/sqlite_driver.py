@@ -26,12 +26,14 @@ The rest is SQLAlchemy's adapter as it is (errors, server-side cursors).
 function on its thread (aiosqlite 0.17 to 0.22 at least); tests/test_sqlite_driver.py fails
 if that changes.
 """
+
 from __future__ import annotations
 
 import asyncio
 import collections
 import sqlite3
 import time
+from collections.abc import Callable
 from threading import Thread
 from typing import Any
 
@@ -172,21 +174,19 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def commit(self) -> None:
         """Here, with no trip: the write lock is ours, so a commit waits for no other writer."""
-        if not self._connection._connection:
-            return
-        self.writing = False
-        try:
-            self._connection._conn.commit()
-        except Exception as error:
-            self._handle_exception(error)
+        self._end(sqlite3.Connection.commit)
 
     def rollback(self) -> None:
         """Here, with no trip: a rollback never waits for a lock (nor, in WAL mode, for the disk)."""
+        self._end(sqlite3.Connection.rollback)
+
+    def _end(self, how: Callable[[sqlite3.Connection], None]) -> None:
+        """End the transaction under way (none when the connection is closed already)."""
         if not self._connection._connection:
             return
         self.writing = False
         try:
-            self._connection._conn.rollback()
+            how(self._connection._conn)
         except Exception as error:
             self._handle_exception(error)
 

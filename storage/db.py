@@ -146,11 +146,14 @@ def _first_line(exc: BaseException) -> str:
 
 #: SQLite's page cache per connection, in KiB.
 SQLITE_CACHE_KIB = 256
-#: SQLite connections kept open, and opened beyond them at busy moments.
 #: Statements each PostgreSQL connection keeps prepared (asyncpg's cache; its default is 100).
 PREPARED_STATEMENTS = 1000
-SQLITE_POOL = 5
-SQLITE_OVERFLOW = 10
+#: Connections a process keeps open, on either database, and the most it has at once: a unit
+#: of work beyond them waits for one. All of them stay open: a connection opened for a busy
+#: moment and closed after it (SQLAlchemy's overflow) was opened again a moment later, 333
+#: times in the pipeline bench's minute on SQLite (a thread and four PRAGMAs each) and, on
+#: PostgreSQL, each one a new session whose prepared statements were prepared again.
+POOL_SIZE = 15
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -162,13 +165,13 @@ def create_engine(url: str) -> AsyncEngine:
             # than the statements the bot runs (IN lists of each length are statements of their
             # own), and a statement evicted is prepared again, one more round trip.
             parsed = parsed.update_query_dict({"prepared_statement_cache_size": str(PREPARED_STATEMENTS)})
-        return create_async_engine(parsed, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT})
-    # A small pool: opening a SQLite connection starts aiosqlite's thread and runs the PRAGMAs
-    # below, which cost more than a short read; units of work borrow one instead. The pool
-    # also caps the connections (and page caches) alive at once; more wait for one.
+        return create_async_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=0,
+                                   connect_args={"timeout": CONNECT_TIMEOUT})
+    # Opening a SQLite connection starts aiosqlite's thread and runs the PRAGMAs below, which
+    # cost more than a short read; units of work borrow one from the pool instead.
     # One trip to aiosqlite's thread per statement (storage/sqlite_driver.py).
     engine = create_async_engine(
-        url, pool_size=SQLITE_POOL, max_overflow=SQLITE_OVERFLOW, connect_args={"timeout": SQLITE_BUSY_SECONDS},
+        url, pool_size=POOL_SIZE, max_overflow=0, connect_args={"timeout": SQLITE_BUSY_SECONDS},
         module=OneTripDbapi(),
     )
 

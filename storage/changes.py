@@ -4,9 +4,9 @@ A pipeline holding the gate of REL-7 (`?wait=60`) waits for REL-7 to change; the
 dispatcher and the due jobs wait for queued messages. Waking every held gate request on
 every commit made each of them read its release again after every commit anywhere: with 50
 pipelines, the re-reads took more of the process than the requests (bench/api.py). So the
-repositories note the releases whose record a transaction changes (state, plan, events,
-approvals, verifications), and a change that is not one release's (a freeze) as `None`:
-everyone looks again.
+repositories note the releases whose record a transaction changes in a way a held gate's
+answer depends on (state, plan, approvals, verifications; not its events, such as a message
+sent), and a change that is not one release's (a freeze) as `None`: everyone looks again.
 """
 
 from __future__ import annotations

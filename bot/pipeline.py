@@ -124,14 +124,36 @@ class PipelineService:
         self.releases = releases
         self.verification = verification
         self.freezes = freezes
+        #: Each release's model, as read or planned here: a release never changes its model, so
+        #: `may_reach` needs no read for a release seen before (a pipeline's every POST asks).
+        self._model_of: dict[int, str] = {}
 
     # -- reaching a release ------------------------------------------------------------------
+
+    async def may_reach(self, token: PipelineToken, release_id: int) -> Outcome[None]:
+        """Whether the token may reach the release (`reach`, when the caller needs no record)."""
+        model_key = self._model_of.get(release_id)
+        if model_key is None:
+            reached = await self.reach(token, release_id)
+            if reached.ok:
+                return Outcome.success(None)
+            assert reached.refusal is not None  # `reach` refuses; it reads no input to find wrong
+            return Outcome.of(reached.refusal)
+        if not token.covers(model_key):
+            return Outcome.of(forbidden(token, model_key, f"reach REL-{release_id}, a release"))
+        return Outcome.success(None)
+
+    def _remember(self, release: ReleaseRecord) -> None:
+        if len(self._model_of) > 100_000:
+            self._model_of.clear()
+        self._model_of[release.id] = release.model_key
 
     async def reach(self, token: PipelineToken, release_id: int) -> Outcome[ReleaseRecord]:
         """The release, if the token may reach it: `no_such_release` (404) or `forbidden` (403)."""
         release = await self.releases.get(release_id)
         if release is None:
             return Outcome.of(no_such_release(release_id).refusal)
+        self._remember(release)
         if not token.covers(release.model_key):
             return Outcome.of(forbidden(token, release.model_key, f"reach {release.ref}, a release"))
         return Outcome.success(release)
@@ -177,6 +199,8 @@ class PipelineService:
             risk_given=request.risk or "",
         )
         outcome = await self.releases.plan(draft, origin_key=origin_key, by=token.actor)
+        if outcome.ok:
+            self._remember(outcome.unwrap())
         if outcome.errors:
             names = {"start": "planned_start", "end": "planned_end"}
             return Outcome.invalid({names.get(k, k): v for k, v in outcome.errors.items()})

@@ -143,7 +143,7 @@ class Api:
         release_id = _release_id(call)
         if release_id is None:
             return _no_such(call)
-        reached = await self.pipeline.reach(call.token, release_id)
+        reached = await self.pipeline.may_reach(call.token, release_id)
         if not reached.ok:
             return not_ok(reached)
         outcome = await use_case(release_id)
@@ -171,7 +171,7 @@ class Api:
         release_id = _release_id(call)
         if release_id is None:
             return _no_such(call)
-        reached = await self.pipeline.reach(call.token, release_id)
+        reached = await self.pipeline.may_reach(call.token, release_id)
         if not reached.ok:
             return not_ok(reached)
         body: schemas.LinkIncident = call.body
@@ -238,7 +238,7 @@ class Api:
         if problems:
             return invalid(problems)
         if release_id is not None:
-            reached = await self.pipeline.reach(call.token, release_id)
+            reached = await self.pipeline.may_reach(call.token, release_id)
             if not reached.ok:
                 return not_ok(reached)
         page = await self.pipeline.events(call.token, since=since, release_id=release_id, limit=limit,

@@ -213,7 +213,7 @@ def build(settings: Settings, catalog: Catalog, clock: Clock = utcnow) -> Releas
 
     def committed(change: Committed) -> None:
         if change.enqueued:
-            heartbeat.wake()
+            heartbeat.wake(gather=True)
             heartbeat.rearm()
         gate.changed(None if change.everything else change.releases)
 

@@ -75,7 +75,14 @@ class UnitOfWork:
             raise
         if self._read_only:
             # Reports that only read (metrics) take no write lock on SQLite; they must not write.
-            await self.session.connection(execution_options={db.READ_ONLY: True})
+            # Their statements read one snapshot, as SQLite's do: under PostgreSQL's READ
+            # COMMITTED each statement saw the latest commit, so the gate read a release as
+            # awaiting approval and its approvals as already given, an answer that was never
+            # true (and a pipeline that asked again was held for its whole wait).
+            options: dict[str, object] = {db.READ_ONLY: True}
+            if self.session.get_bind().dialect.name == "postgresql":
+                options["isolation_level"] = "REPEATABLE READ"
+            await self.session.connection(execution_options=options)
         self.metrics = MetricsQueries(self.session)
         self.home = HomeQueries(self.session)
         self.releases = ReleaseRepository(self.session)

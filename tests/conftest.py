@@ -18,7 +18,8 @@ from sqlalchemy import text
 from bot.catalog import Catalog
 from bot.config import Settings
 from handlers.app import Releasebot, build
-from storage import db
+from storage import db, migrate
+from storage.uow import UnitOfWorkFactory
 from tests.fake_slack import FakeSlack
 from tests.workspace import SIGNING_SECRET, Workspace
 
@@ -73,6 +74,15 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
         await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
     yield url
+
+
+@pytest.fixture
+async def uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work on the suite's database, migrated, without a bot around them."""
+    engine = db.create_engine(database_url)
+    await migrate.upgrade(engine)
+    yield UnitOfWorkFactory(db.sessionmaker(engine))
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ exact and each expectation says where it comes from."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +13,6 @@ from bot.catalog import Catalog
 from bot.metrics import MetricsRequest, MetricsService
 from bot.rendering.metrics import duration, metrics_message
 from handlers.slack.arguments import parse_request
-from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
 from tests.blockkit_lint import lint_calls, lint_message
 from tests.conftest import ALICE, BOB, CAROL, DAVE, EVE, plan_release
@@ -31,14 +29,6 @@ def days_ago(days: float) -> datetime:
 
 def at(month: int, day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture
-async def uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
-    engine = db.create_engine(database_url)
-    await migrate.upgrade(engine)
-    yield UnitOfWorkFactory(db.sessionmaker(engine))
-    await engine.dispose()
 
 
 @pytest.fixture

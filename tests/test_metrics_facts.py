@@ -5,7 +5,6 @@ by hand would, and `releasebot metrics rebuild` recomputes them from that record
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,14 +218,6 @@ def assert_same(got: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 # -- tests ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
-    engine = db.create_engine(database_url)
-    await migrate.upgrade(engine)
-    yield UnitOfWorkFactory(db.sessionmaker(engine))
-    await engine.dispose()
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

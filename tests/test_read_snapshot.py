@@ -3,21 +3,9 @@ is not half in its answer (the gate reads a release, then its approvals)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
-
-from storage import db, migrate
 from storage.uow import UnitOfWorkFactory
-
-
-@pytest.fixture
-async def uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
-    engine = db.create_engine(database_url)
-    await migrate.upgrade(engine)
-    yield UnitOfWorkFactory(db.sessionmaker(engine))
-    await engine.dispose()
 
 
 async def test_a_read_only_unit_of_work_does_not_see_what_commits_while_it_reads(uow: UnitOfWorkFactory) -> None:
